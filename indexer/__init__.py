@@ -1,0 +1,1 @@
+"""vtrag indexer layer."""
