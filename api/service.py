@@ -1,0 +1,147 @@
+"""The service facade: the one place the CLI and the REST routes call. Holds no transport concerns."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from api.schemas import AnswerResponse, BBox, Citation, SearchResponse, SearchResult
+from api.settings import Settings
+from api.snippets import snippet
+from decoder.extractive import answer_extractive
+from encoder.text_embedder import TextEmbedder
+from indexer.job import BuildOptions, BuildReport, IndexBuilder
+from retriever.records import IndexConfig, SearchHit
+from retriever.store import IndexStore
+
+DOC_ID = re.compile(r"[0-9a-f]{64}")
+
+
+class Service:
+    """Search, answer, build, status and delete over one index.
+
+    Models and the Milvus connection are opened on first use and kept, so a long-lived process (the REST
+    app) pays for them once, and importing this module loads nothing.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._store: IndexStore | None = None
+        self._embedder: TextEmbedder | None = None
+
+    # -- resources --
+
+    @property
+    def embedder(self) -> TextEmbedder:
+        if self._embedder is None:
+            self._embedder = TextEmbedder()
+        return self._embedder
+
+    def index_config(self) -> IndexConfig:
+        """The config a build with the current settings would write (and must match)."""
+        return IndexConfig(text_model=TextEmbedder.name, text_dim=TextEmbedder.dim, mode=self.settings.mode)
+
+    def store(self, *, for_build: bool = False, recreate: bool = False) -> IndexStore:
+        if self._store is None or recreate:
+            if self._store is not None:
+                self._store.close()
+            config = self.index_config() if for_build else None
+            self._store = IndexStore.open(
+                self.settings.index_uri, config, name=self.settings.collection, recreate=recreate
+            )
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    # -- offline build --
+
+    def build(
+        self,
+        paths: Sequence[Path],
+        *,
+        recreate: bool = False,
+        shard: tuple[int, int] = (0, 1),
+        on_event: Callable[[dict[str, Any]], None] | None = None,
+    ) -> BuildReport:
+        store = self.store(for_build=True, recreate=recreate)
+        options = BuildOptions(
+            mode=self.settings.mode,
+            workers=self.settings.workers,
+            batch_pages=self.settings.batch_pages,
+            ocr=self.settings.ocr,
+            shard=shard,
+        )
+        return IndexBuilder(store, self.embedder, options, on_event=on_event).run(paths)
+
+    def status(self) -> dict[str, Any]:
+        store = self.store()
+        stats = store.stats()
+        incomplete = [d for d in store.list_docs() if d.status != "complete"]
+        stats["incomplete_documents"] = len(incomplete)
+        stats["config"] = store.config.to_dict()
+        stats["index"] = self.settings.index_uri
+        return stats
+
+    def delete(self, target: str) -> list[str]:
+        """Delete by full doc id or by the path a document was indexed from. Returns the deleted ids."""
+        store = self.store()
+        if DOC_ID.fullmatch(target):
+            doc = store.get_doc(target)
+            ids = [doc.doc_id] if doc else []
+        else:
+            ids = [d.doc_id for d in store.docs_by_source(os.path.abspath(target))]
+        for doc_id in ids:
+            store.delete_doc(doc_id)
+        return ids
+
+    # -- online --
+
+    def search(self, query: str, *, top_k: int = 10, doc_ids: list[str] | None = None) -> SearchResponse:
+        hits = self._retrieve(query, top_k, doc_ids)
+        return SearchResponse(results=[_result(h, query) for h in hits])
+
+    def ask(
+        self, question: str, *, top_k: int | None = None, doc_ids: list[str] | None = None
+    ) -> AnswerResponse:
+        hits = self._retrieve(question, top_k or self.settings.top_k, doc_ids)
+        found = answer_extractive(question, hits, embedder=self.embedder)
+        citations = [
+            Citation(
+                doc_id=c.doc_id,
+                source=c.source,
+                page=c.page,
+                bbox=BBox(points=c.bbox_points, pixels=c.bbox_pixels, dpi=c.dpi) if c.bbox_points else None,
+            )
+            for c in found.citations
+        ]
+        return AnswerResponse(
+            answer=found.text,
+            mode="extractive",
+            citations=citations,
+            score=found.score,
+            pages=[_result(h, question) for h in hits],
+        )
+
+    def _retrieve(self, query: str, top_k: int, doc_ids: list[str] | None) -> list[SearchHit]:
+        if not query.strip():
+            raise ValueError("the query is empty")
+        vector = self.embedder.embed_query(query)
+        return self.store().search(query, vector.tolist(), top_k=top_k, doc_ids=doc_ids)
+
+
+def _result(hit: SearchHit, query: str) -> SearchResult:
+    page = hit.page
+    return SearchResult(
+        doc_id=page.doc_id,
+        source=page.source,
+        page=page.page_no,
+        score=hit.score,
+        snippet=snippet(page.text, query),
+        page_id=page.page_id,
+    )

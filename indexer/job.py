@@ -1,0 +1,351 @@
+"""The offline index build: plan, extract, embed, write — resumable and idempotent.
+
+Crash safety comes from ordering, not from transactions (Milvus has none):
+- a document's manifest row is written first with status "indexing", which hides it from search;
+- pages are written batch by batch (tokens before page rows, all upserts keyed by page), so a rerun skips the
+  pages already present and rewrites a half-written one without duplicating it;
+- the document is marked "complete" last, after a flush; only then is an older version of the same source
+  deleted. A kill at any point leaves a state the same command finishes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from encoder.modes import get_mode, token_rows
+from indexer.documents import open_document
+from indexer.errors import SourceError
+from indexer.extract import ExtractedPage, extract_pages
+from indexer.sources import discover, file_sha256
+from retriever.errors import RetrieverError
+from retriever.records import DocRecord, PageRecord
+from retriever.store import IndexStore
+
+PAGES_PER_TASK = 8  # pages a worker extracts per task: large enough to amortise IPC, small enough to balance
+Event = dict[str, Any]
+
+
+class Embedder(Protocol):
+    def embed(self, texts: list[str]) -> np.ndarray: ...
+
+
+class PageEncoder(Protocol):
+    """A vision encoder as the job needs it: page images in, (rows, pooled) per page out."""
+
+    def encode(self, images: list[Any], mode: str) -> list[Any]: ...
+
+
+@dataclass
+class BuildOptions:
+    mode: str = "base"
+    workers: int = 1
+    batch_pages: int = 32
+    ocr: bool = True
+    shard: tuple[int, int] = (0, 1)  # (k, n): this run takes the files whose path hashes to k modulo n
+
+
+@dataclass
+class FileOutcome:
+    path: str
+    status: str  # indexed | replaced | unchanged | failed
+    doc_id: str = ""
+    pages: int = 0
+    error: str = ""
+
+    def as_event(self) -> Event:
+        event: Event = {
+            "event": "document",
+            "path": self.path,
+            "status": self.status,
+            "doc_id": self.doc_id,
+            "pages": self.pages,
+        }
+        if self.error:
+            event["error"] = self.error
+        return event
+
+
+@dataclass
+class BuildReport:
+    outcomes: list[FileOutcome] = field(default_factory=list)
+    skipped: int = 0
+    pages_written: int = 0
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> list[FileOutcome]:
+        return [o for o in self.outcomes if o.status == "failed"]
+
+    def summary(self) -> Event:
+        counts: dict[str, int] = {}
+        for o in self.outcomes:
+            counts[o.status] = counts.get(o.status, 0) + 1
+        return {
+            "event": "done",
+            "files": counts,
+            "skipped": self.skipped,
+            "pages_written": self.pages_written,
+            "seconds": round(self.seconds, 3),
+            "pages_per_second": round(self.pages_written / self.seconds, 2) if self.seconds else 0.0,
+        }
+
+
+@dataclass
+class _Planned:
+    path: Path
+    doc_id: str
+    n_pages: int
+    size: int
+    todo: list[int] = field(default_factory=list)
+
+
+class IndexBuilder:
+    """Runs one build over a set of paths into an IndexStore.
+
+    Args:
+        store: the open index.
+        embedder: dense text embedder (`embed(texts) -> (n, dim)`).
+        options: mode, worker processes, write batch size, OCR on/off.
+        vision: optional vision encoder; when given each page's token rows and pooled vector are stored.
+        on_event: called with a plain dict for every plan / page / document / done event (progress, --json).
+    """
+
+    def __init__(
+        self,
+        store: IndexStore,
+        embedder: Embedder,
+        options: BuildOptions,
+        vision: PageEncoder | None = None,
+        on_event: Callable[[Event], None] | None = None,
+    ) -> None:
+        get_mode(options.mode)  # ValueError early on a bad mode
+        self.store, self.embedder, self.options, self.vision = store, embedder, options, vision
+        self.emit = on_event or (lambda event: None)
+
+    def run(self, paths: Sequence[Path]) -> BuildReport:
+        started = time.perf_counter()
+        report = BuildReport()
+        plan = self._plan(paths, report)
+        total = sum(len(p.todo) for p in plan)
+        self.emit({"event": "plan", "documents": len(plan), "pages": total})
+        pool = None
+        if self.options.workers > 1 and total:
+            # Never fork a process whose gRPC (Milvus) threads are running: workers come from a clean server.
+            context = multiprocessing.get_context("forkserver")
+            pool = ProcessPoolExecutor(self.options.workers, mp_context=context)
+        try:
+            for planned, pages in self._extracted(plan, pool):
+                report.outcomes.append(self._index_document(planned, pages, report))
+        finally:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
+        report.seconds = time.perf_counter() - started
+        self.emit(report.summary())
+        return report
+
+    # -- planning: hash, skip what is already complete, validate the rest before anything is written --
+
+    def _plan(self, paths: Sequence[Path], report: BuildReport) -> list[_Planned]:
+        plan: list[_Planned] = []
+        planned_ids: set[str] = set()
+        for cand in discover(paths):
+            if not in_shard(cand.path, self.options.shard):
+                continue
+            if cand.skipped:
+                report.skipped += 1
+                continue
+            if cand.error:
+                self._fail(report, FileOutcome(str(cand.path), "failed", error=cand.error))
+                continue
+            try:
+                doc_id = file_sha256(cand.path)
+                size = cand.path.stat().st_size
+            except OSError as exc:
+                self._fail(
+                    report, FileOutcome(str(cand.path), "failed", error=f"cannot read: {exc.strerror or exc}")
+                )
+                continue
+            existing = self.store.get_doc(doc_id)
+            if doc_id in planned_ids:  # the same bytes under a second path in this run: index once
+                outcome = FileOutcome(str(cand.path), "unchanged", doc_id, error="")
+                report.outcomes.append(outcome)
+                self.emit(outcome.as_event())
+                continue
+            if existing is not None and existing.status == "complete":
+                self._drop_older_versions(str(cand.path), doc_id)
+                outcome = FileOutcome(str(cand.path), "unchanged", doc_id, existing.pages)
+                report.outcomes.append(outcome)
+                self.emit(outcome.as_event())
+                continue
+            try:
+                with open_document(cand.path) as doc:
+                    n_pages = doc.n_pages
+            except SourceError as exc:
+                self._fail(report, FileOutcome(str(cand.path), "failed", doc_id, error=exc.message))
+                continue
+            if existing is not None and existing.status == "deleting":
+                self.store.delete_doc(doc_id)  # finish an interrupted delete before indexing afresh
+            done = self.store.existing_pages(doc_id) if existing is not None else set()
+            todo = [n for n in range(1, n_pages + 1) if n not in done]
+            plan.append(_Planned(cand.path, doc_id, n_pages, size, todo))
+            planned_ids.add(doc_id)
+        return plan
+
+    def _fail(self, report: BuildReport, outcome: FileOutcome) -> None:
+        report.outcomes.append(outcome)
+        self.emit(outcome.as_event())
+
+    # -- extraction: pages of all planned documents flow through the worker pool in order --
+
+    def _extracted(
+        self, plan: list[_Planned], pool: ProcessPoolExecutor | None
+    ) -> Iterator[tuple[_Planned, Iterator[ExtractedPage]]]:
+        tasks = [(i, chunk) for i, p in enumerate(plan) for chunk in _chunks(p.todo, PAGES_PER_TASK)]
+        with_image = self.vision is not None
+
+        def run(i: int, chunk: list[int]) -> list[ExtractedPage]:
+            return extract_pages(str(plan[i].path), chunk, self.options.ocr, with_image)
+
+        window = max(2, 2 * self.options.workers)
+        futures: dict[int, Future[list[ExtractedPage]]] = {}
+
+        def submit(k: int) -> None:
+            if pool is not None and k < len(tasks) and k not in futures:
+                i, chunk = tasks[k]
+                futures[k] = pool.submit(
+                    extract_pages, str(plan[i].path), chunk, self.options.ocr, with_image
+                )
+
+        def results() -> Iterator[tuple[int, list[ExtractedPage] | Exception]]:
+            for k in range(window):
+                submit(k)
+            for k, (i, chunk) in enumerate(tasks):
+                submit(k + window)
+                try:
+                    yield i, futures.pop(k).result() if pool is not None else run(i, chunk)
+                except Exception as exc:  # a page that cannot be read fails its document, not the job
+                    yield i, exc
+
+        stream = results()
+        pending: tuple[int, list[ExtractedPage] | Exception] | None = next(stream, None)
+        for i, planned in enumerate(plan):
+
+            def pages_of_doc(i: int = i) -> Iterator[ExtractedPage]:
+                nonlocal pending
+                while pending is not None and pending[0] == i:
+                    item = pending[1]
+                    pending = next(stream, None)
+                    if isinstance(item, Exception):
+                        raise item
+                    yield from item
+
+            yield planned, pages_of_doc()
+            while pending is not None and pending[0] == i:  # drain what a failed document left unread
+                pending = next(stream, None)
+
+    # -- writing one document --
+
+    def _index_document(
+        self, planned: _Planned, pages: Iterator[ExtractedPage], report: BuildReport
+    ) -> FileOutcome:
+        source = str(planned.path)
+        self.store.begin_doc(
+            DocRecord(
+                doc_id=planned.doc_id,
+                source=source,
+                pages=planned.n_pages,
+                status="indexing",
+                bytes=planned.size,
+                mode=self.options.mode,
+                indexed_at=time.time(),
+            )
+        )
+        try:
+            for batch in _batches(pages, self.options.batch_pages):
+                self._write_batch(planned, source, batch)
+                report.pages_written += len(batch)
+                self.emit({"event": "pages", "path": source, "written": len(batch)})
+        except RetrieverError:
+            raise  # the store is gone: stop the job, the rerun resumes
+        except Exception as exc:
+            self.store.delete_doc(planned.doc_id)
+            message = exc.message if isinstance(exc, SourceError) else f"{type(exc).__name__}: {exc}"
+            outcome = FileOutcome(source, "failed", planned.doc_id, error=message)
+            self.emit(outcome.as_event())
+            return outcome
+        self.store.complete_doc(planned.doc_id)
+        replaced = self._drop_older_versions(source, planned.doc_id)
+        outcome = FileOutcome(source, "replaced" if replaced else "indexed", planned.doc_id, planned.n_pages)
+        self.emit(outcome.as_event())
+        return outcome
+
+    def _write_batch(self, planned: _Planned, source: str, batch: list[ExtractedPage]) -> None:
+        vectors = self.embedder.embed([p.text for p in batch])
+        tokens, pooled = None, [None] * len(batch)
+        if self.vision is not None:
+            encoded = self.vision.encode([p.image for p in batch], self.options.mode)
+            tokens = {p.page_no: e.rows for p, e in zip(batch, encoded, strict=True)}
+            pooled = [e.pooled.float().tolist() for e in encoded]
+        records = [
+            PageRecord(
+                doc_id=planned.doc_id,
+                page_no=p.page_no,
+                source=source,
+                mode=self.options.mode,
+                n_tokens=self._n_tokens(p, tokens),
+                text=p.text,
+                text_source=p.text_source,
+                width=p.width,
+                height=p.height,
+                dpi=p.dpi,
+                lines=p.lines,
+                text_vec=vec.tolist(),
+                vision_vec=pv,
+            )
+            for p, vec, pv in zip(batch, vectors, pooled, strict=True)
+        ]
+        self.store.write_pages(records, tokens)
+
+    def _n_tokens(self, page: ExtractedPage, tokens: dict[int, Any] | None) -> int:
+        if tokens is not None:
+            return int(tokens[page.page_no].shape[0])
+        # The rows this page will take in the mode, at the page raster's pixel size.
+        scale = page.dpi / 72.0
+        return token_rows(self.options.mode, round(page.width * scale), round(page.height * scale))
+
+    def _drop_older_versions(self, source: str, doc_id: str) -> bool:
+        older = [d for d in self.store.docs_by_source(source) if d.doc_id != doc_id]
+        for doc in older:
+            self.store.delete_doc(doc.doc_id)
+        return bool(older)
+
+
+def in_shard(path: Path, shard: tuple[int, int]) -> bool:
+    """Stable partition by path, so parallel workers over the same tree never take the same file."""
+    k, n = shard
+    return n == 1 or int(hashlib.sha1(str(path).encode()).hexdigest(), 16) % n == k
+
+
+def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _batches(pages: Iterable[ExtractedPage], size: int) -> Iterator[list[ExtractedPage]]:
+    batch: list[ExtractedPage] = []
+    for page in pages:
+        batch.append(page)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

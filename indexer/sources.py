@@ -1,0 +1,100 @@
+"""Find the documents to index: files and folders, with every bad path reported instead of raised."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from indexer.documents import SUPPORTED_SUFFIXES
+
+HASH_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A path found by discovery. `error` is set when it cannot be indexed; `skipped` for files a folder
+    walk passes over (unsupported types, hidden files), which are not errors."""
+
+    path: Path
+    error: str | None = None
+    skipped: bool = False
+
+
+def discover(paths: Iterable[Path]) -> Iterator[Candidate]:
+    """Yield every document under `paths` once, in a stable order.
+
+    Args:
+        paths: files and folders as the user gave them. Folders are walked recursively, following symlinks,
+            with loops detected by (device, inode) of the folders on the current walk.
+    Returns:
+        an iterator of Candidates; explicit files with an unsupported extension, missing or unreadable paths
+        and symlink loops come back with `error` set, so one bad path never stops the batch.
+    """
+    seen: set[str] = set()
+    for raw in paths:
+        path = Path(os.path.abspath(raw))
+        yield from _visit(path, explicit=True, ancestors=(), seen=seen)
+
+
+def _visit(
+    path: Path, *, explicit: bool, ancestors: tuple[tuple[int, int], ...], seen: set[str]
+) -> Iterator[Candidate]:
+    try:
+        st = path.stat()  # follows symlinks; a loop raises ELOOP
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            yield Candidate(path, "symlink loop (the link points back to itself)")
+        elif path.is_symlink():
+            yield Candidate(path, "broken symlink (its target does not exist)")
+        elif exc.errno == errno.ENOENT:
+            yield Candidate(path, "no such file or directory")
+        else:
+            yield Candidate(path, f"cannot read: {exc.strerror or exc}")
+        return
+
+    if path.is_dir():
+        key = (st.st_dev, st.st_ino)
+        if key in ancestors:
+            yield Candidate(path, "symlink loop (this folder links back to one of its parents)")
+            return
+        try:
+            children = sorted(os.scandir(path), key=lambda e: e.name)
+        except OSError as exc:
+            yield Candidate(path, f"cannot list folder: {exc.strerror or exc}")
+            return
+        for entry in children:
+            if entry.name.startswith("."):
+                continue
+            yield from _visit(Path(entry.path), explicit=False, ancestors=(*ancestors, key), seen=seen)
+        return
+
+    if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+        if explicit:
+            supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
+            yield Candidate(
+                path, f"unsupported file type {path.suffix or '(none)'!r}; supported: {supported}"
+            )
+        else:
+            yield Candidate(path, skipped=True)
+        return
+    real = os.path.realpath(path)
+    if real in seen:  # the same file reached twice (a link, or a folder given twice)
+        return
+    seen.add(real)
+    if not os.access(path, os.R_OK):
+        yield Candidate(path, "permission denied")
+        return
+    yield Candidate(path)
+
+
+def file_sha256(path: Path) -> str:
+    """The document id: sha256 hex of the file bytes, streamed."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,313 @@
+"""Opening Milvus (a Lite `.db` path or a server URI) and the few calls the retriever makes on it.
+
+Every pymilvus call of the retriever goes through `Connection`, so every failure is converted to a
+RetrieverError in one place (errors.milvus_errors).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from pymilvus import AnnSearchRequest, MilvusClient, RRFRanker
+from pymilvus.client.types import LoadState
+from pymilvus.exceptions import MilvusException
+
+from retriever.errors import LITE_OPEN_FAILED, StoreLockedError, convert_milvus_error, milvus_errors
+from retriever.filters import Filter
+
+# Rows per page of query_iterator: small enough to stay far below gRPC and query-window limits even with
+# 64 KiB payload rows, large enough that listing a manifest is a handful of round trips.
+ITERATOR_BATCH = 512
+# Upserts are split so one request stays far below the 256 MiB gRPC message limit of Milvus/Milvus Lite.
+MAX_UPSERT_BYTES = 16 * 1024 * 1024
+
+_SERVER_SCHEMES = ("http://", "https://", "tcp://")
+# The file milvus-lite 3.x flocks inside a data dir while it has the dir open (milvus_lite.db).
+LITE_LOCK_FILE = "LOCK"
+
+
+class _DropLiteIteratorWarning(logging.Filter):
+    """Milvus Lite returns no iterator session timestamp, so pymilvus warns on every query_iterator;
+    the client-side timestamp it falls back to is exactly right for a single-process Lite store."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "failed to get mvccTs" not in record.getMessage()
+
+
+logging.getLogger("pymilvus.client.iterator.query_iterator").addFilter(_DropLiteIteratorWarning())
+
+# milvus-lite runs one in-process server per data dir and keeps it until process exit. We count our
+# own opens per dir so the last close releases the dir's LOCK and another process can open it.
+_lite_lock = threading.Lock()
+_lite_opens: dict[str, int] = {}
+
+
+def is_server_uri(uri: str | os.PathLike[str]) -> bool:
+    """Whether `uri` names a Milvus server rather than a Milvus Lite file.
+
+    Args:
+        uri: a `.db` path or an http(s)/tcp URI.
+
+    Returns:
+        True for http://, https:// and tcp:// URIs.
+    """
+    return str(uri).lower().startswith(_SERVER_SCHEMES)
+
+
+class Connection:
+    """A MilvusClient plus the retriever's calls on it, each converting errors at the boundary.
+
+    Build with `open_connection`.
+    """
+
+    def __init__(self, client: MilvusClient, uri: str, lite_path: str | None) -> None:
+        self.client = client
+        self.uri = uri
+        self.lite_path = lite_path
+        self._closed = False
+
+    @property
+    def is_lite(self) -> bool:
+        """True when this is an in-process Milvus Lite store."""
+        return self.lite_path is not None
+
+    def close(self) -> None:
+        """Close the client; the last close of a Lite path releases its data dir lock."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.client.close()
+        finally:
+            if self.lite_path is not None:
+                _release_lite(self.lite_path)
+
+    # -- collections ---------------------------------------------------------------------------------
+
+    def has_collection(self, name: str) -> bool:
+        """Whether collection `name` exists."""
+        with milvus_errors(f"has_collection {name}"):
+            return bool(self.client.has_collection(name))
+
+    def collection_properties(self, name: str) -> dict[str, str]:
+        """The key/value properties stored with collection `name`."""
+        with milvus_errors(f"describe_collection {name}"):
+            desc = self.client.describe_collection(name)
+        return {str(k): str(v) for k, v in (desc.get("properties") or {}).items()}
+
+    def ensure_loaded(self, name: str) -> None:
+        """Load a collection unless it is loaded: a reopened Milvus Lite collection (and any server
+        collection after a restart) is "released" and refuses search/query until loaded."""
+        with milvus_errors(f"load {name}"):
+            state = self.client.get_load_state(name).get("state")
+            if state != LoadState.Loaded:
+                self.client.load_collection(name)
+
+    def drop_collection(self, name: str) -> None:
+        """Drop collection `name` if it exists."""
+        with milvus_errors(f"drop_collection {name}"):
+            if self.client.has_collection(name):
+                self.client.drop_collection(name)
+
+    def flush(self, name: str) -> None:
+        """Seal collection `name`'s buffered writes into segments (Milvus Lite only).
+
+        A Milvus server keeps acknowledged writes in its WAL already and rate-limits flush per collection
+        (quotaAndLimits.flushRate), so flushing per document there would only throttle builds.
+        """
+        if not self.is_lite:
+            return
+        with milvus_errors(f"flush {name}"):
+            self.client.flush(name)
+
+    # -- rows ----------------------------------------------------------------------------------------
+
+    def upsert(self, name: str, rows: Sequence[dict[str, Any]], row_bytes: int = 0) -> None:
+        """Upsert rows, split into requests of at most MAX_UPSERT_BYTES.
+
+        Args:
+            name: collection.
+            rows: full rows (every non-function field).
+            row_bytes: approximate size of one row, used to size the batches (0: send all at once).
+        """
+        per_call = max(1, MAX_UPSERT_BYTES // row_bytes) if row_bytes > 0 else max(1, len(rows))
+        with milvus_errors(f"upsert into {name}"):
+            for start in range(0, len(rows), per_call):
+                self.client.upsert(name, list(rows[start : start + per_call]))
+
+    def delete(self, name: str, flt: Filter) -> None:
+        """Delete the rows matching `flt` (which must not be empty)."""
+        expr = flt.render()
+        if not expr:
+            raise ValueError("refusing to delete with an empty filter")
+        with milvus_errors(f"delete from {name}"):
+            self.client.delete(name, filter=expr)
+
+    def query(
+        self, name: str, flt: Filter, fields: Sequence[str], limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """One query; for unbounded result sets use `query_all`.
+
+        Args:
+            name: collection.
+            flt: filter (must not be empty unless `limit` is given or fields is ["count(*)"]).
+            fields: output fields.
+            limit: max rows.
+
+        Returns:
+            The rows as dicts.
+        """
+        kwargs: dict[str, Any] = {} if limit is None else {"limit": limit}
+        with milvus_errors(f"query {name}"):
+            return list(self.client.query(name, filter=flt.render(), output_fields=list(fields), **kwargs))
+
+    def query_all(self, name: str, flt: Filter, fields: Sequence[str]) -> Iterator[dict[str, Any]]:
+        """Every row matching `flt`, paged with query_iterator (a plain query is capped at 16384 rows).
+
+        Args:
+            name: collection.
+            flt: filter ("" matches everything).
+            fields: output fields.
+
+        Returns:
+            An iterator over the rows.
+        """
+        with milvus_errors(f"query {name}"):
+            it = self.client.query_iterator(
+                name, batch_size=ITERATOR_BATCH, filter=flt.render(), output_fields=list(fields)
+            )
+        try:
+            while True:
+                with milvus_errors(f"query {name}"):
+                    batch = it.next()
+                if not batch:
+                    return
+                yield from batch
+        finally:
+            it.close()
+
+    def count(self, name: str, flt: Filter) -> int:
+        """Number of rows matching `flt`."""
+        rows = self.query(name, flt, ["count(*)"])
+        return int(rows[0]["count(*)"]) if rows else 0
+
+    # -- search --------------------------------------------------------------------------------------
+
+    def hybrid_search(
+        self, name: str, requests: list[AnnSearchRequest], rrf_k: int, limit: int, fields: Sequence[str]
+    ) -> list[dict[str, Any]]:
+        """Run several ANN legs and fuse them with RRF inside Milvus.
+
+        Returns:
+            The hits of the single query: dicts with "distance" (the RRF score) and "entity".
+        """
+        with milvus_errors(f"hybrid_search {name}"):
+            result = self.client.hybrid_search(
+                name, requests, RRFRanker(rrf_k), limit=limit, output_fields=list(fields)
+            )
+        return list(result[0]) if result else []
+
+    def search(
+        self,
+        name: str,
+        field: str,
+        vector: list[float],
+        flt: Filter,
+        limit: int,
+        params: dict[str, Any],
+        fields: Sequence[str],
+    ) -> list[dict[str, Any]]:
+        """Single-vector ANN search on `field`.
+
+        Returns:
+            The hits: dicts with "distance" and "entity".
+        """
+        with milvus_errors(f"search {name}"):
+            result = self.client.search(
+                name,
+                data=[vector],
+                anns_field=field,
+                filter=flt.render(),
+                limit=limit,
+                search_params=params,
+                output_fields=list(fields),
+            )
+        return list(result[0]) if result else []
+
+
+def open_connection(uri: str | os.PathLike[str], *, timeout: float | None = None) -> Connection:
+    """Connect to Milvus.
+
+    Args:
+        uri: a filesystem path ending in `.db` (Milvus Lite, created with its parent dirs if missing), or
+            `http(s)://host:port` of a Milvus server (standalone, cluster, or `milvus-lite server`).
+        timeout: per-call timeout in seconds (None: pymilvus default).
+
+    Returns:
+        The open Connection.
+
+    Raises:
+        ValueError: `uri` is neither a server URI nor a `.db` path.
+        StoreLockedError: the Lite data dir is open in another process.
+        StoreUnavailableError: the server cannot be reached.
+    """
+    text = str(uri)
+    if is_server_uri(text):
+        with milvus_errors(f"connect to {text}"):
+            return Connection(MilvusClient(uri=text, timeout=timeout), text, None)
+    path = Path(text).expanduser().resolve()
+    if path.suffix != ".db":
+        raise ValueError(f"{text!r} is neither an http(s):// Milvus URI nor a Milvus Lite path ending in .db")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lite_path = str(path)
+    with _lite_lock:
+        _lite_opens[lite_path] = _lite_opens.get(lite_path, 0) + 1
+    try:
+        client = MilvusClient(uri=lite_path, timeout=timeout)
+    except MilvusException as exc:
+        _release_lite(lite_path)
+        # pymilvus says only "Open local milvus failed"; tell a held lock apart from other failures
+        # (corrupt data dir, ...) so the message we give is the true one.
+        if LITE_OPEN_FAILED in str(exc.message) and _lite_dir_locked(lite_path):
+            raise StoreLockedError(lite_path) from exc
+        raise convert_milvus_error(exc, f"open {lite_path}") from exc
+    except BaseException:
+        _release_lite(lite_path)
+        raise
+    return Connection(client, lite_path, lite_path)
+
+
+def _release_lite(path: str) -> None:
+    # Imported here: milvus_lite is only needed (and only installed, in a slim server image) for Lite.
+    from milvus_lite.server_manager import server_manager_instance
+
+    with _lite_lock:
+        left = _lite_opens.get(path, 0) - 1
+        if left > 0:
+            _lite_opens[path] = left
+            return
+        _lite_opens.pop(path, None)
+        server_manager_instance.release_server(path)
+
+
+def _lite_dir_locked(path: str) -> bool:
+    """Whether another process holds the advisory lock milvus-lite takes on `<data dir>/LOCK`."""
+    lock_file = Path(path) / LITE_LOCK_FILE
+    if not lock_file.exists():
+        return False
+    fd = os.open(lock_file, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)

