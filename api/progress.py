@@ -82,7 +82,11 @@ class BuildProgress:
             self.console.print(f"[red]error[/red]: {event['path']}: {event['error']}", highlight=False)
         else:
             self.console.print(
-                f"{event['status']:<9} {event['path']} ({event['pages']} page{'s' if event['pages'] != 1 else ''})",
+                f"{event['status']:<9} {event['path']} ({event['pages']} page{_plural(event['pages'])})",
                 highlight=False,
                 markup=False,
             )
+
+
+def _plural(n: int) -> str:
+    return "" if n == 1 else "s"

@@ -6,7 +6,7 @@ import os
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from api.schemas import AnswerResponse, BBox, Citation, SearchResponse, SearchResult
 from api.settings import Settings
@@ -16,6 +16,9 @@ from encoder.text_embedder import TextEmbedder
 from indexer.job import BuildOptions, BuildReport, IndexBuilder
 from retriever.records import IndexConfig, SearchHit
 from retriever.store import IndexStore
+
+if TYPE_CHECKING:
+    from api.runtime import VisionRuntime
 
 DOC_ID = re.compile(r"[0-9a-f]{64}")
 
@@ -27,10 +30,11 @@ class Service:
     app) pays for them once, and importing this module loads nothing.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, vision: VisionRuntime | None = None) -> None:
         self.settings = settings
         self._store: IndexStore | None = None
         self._embedder: TextEmbedder | None = None
+        self._vision = vision
 
     # -- resources --
 
@@ -40,9 +44,30 @@ class Service:
             self._embedder = TextEmbedder()
         return self._embedder
 
+    @property
+    def vision(self) -> VisionRuntime | None:
+        """The vision model (encoder + generator), or None in the lite profile. Loaded on first use."""
+        if self._vision is None and self.settings.encoder != "none":
+            from api.runtime import VisionRuntime
+
+            self._vision = VisionRuntime.load(
+                self.settings.encoder,
+                self.settings.weights_dir,
+                device=self.settings.device,
+                mode=self.settings.mode,
+            )
+        return self._vision
+
     def index_config(self) -> IndexConfig:
         """The config a build with the current settings would write (and must match)."""
-        return IndexConfig(text_model=TextEmbedder.name, text_dim=TextEmbedder.dim, mode=self.settings.mode)
+        vision = self.vision
+        return IndexConfig(
+            text_model=TextEmbedder.name,
+            text_dim=TextEmbedder.dim,
+            mode=vision.mode if vision else self.settings.mode,  # OCR-2 has one fixed layout: "ocr2"
+            encoder=vision.name if vision else None,
+            vision_dim=vision.dim if vision else None,
+        )
 
     def store(self, *, for_build: bool = False, recreate: bool = False) -> IndexStore:
         if self._store is None or recreate:
@@ -71,13 +96,15 @@ class Service:
     ) -> BuildReport:
         store = self.store(for_build=True, recreate=recreate)
         options = BuildOptions(
-            mode=self.settings.mode,
+            mode=store.config.mode,
             workers=self.settings.workers,
             batch_pages=self.settings.batch_pages,
             ocr=self.settings.ocr,
             shard=shard,
         )
-        return IndexBuilder(store, self.embedder, options, on_event=on_event).run(paths)
+        return IndexBuilder(
+            store, self.embedder, options, vision=self.vision and self.vision.encoder, on_event=on_event
+        ).run(paths)
 
     def status(self) -> dict[str, Any]:
         store = self.store()
@@ -132,7 +159,58 @@ class Service:
         if not query.strip():
             raise ValueError("the query is empty")
         vector = self.embedder.embed_query(query)
-        return self.store().search(query, vector.tolist(), top_k=top_k, doc_ids=doc_ids)
+        store = self.store()
+        return store.search(
+            query,
+            vector.tolist(),
+            top_k=top_k,
+            doc_ids=doc_ids,
+            vision_vec=self._query_vision_vec(store, query),
+        )
+
+    def _query_vision_vec(self, store: IndexStore, query: str) -> list[float] | None:
+        """The vision leg: the query typeset as a page and encoded, when the index and settings have one."""
+        if not (self.settings.vision_query_leg and store.config.vision_dim and self.vision):
+            return None
+        from api.vision_ops import pooled_vector, text_as_page
+
+        return pooled_vector(self.vision, text_as_page(query))
+
+    # -- vision profile --
+
+    def similar(self, *, page_id: str | None = None, image: Any = None, top_k: int = 10) -> SearchResponse:
+        """Pages that look like a stored page ("pages like this one") or like an image (query by image)."""
+        store = self.store()
+        if page_id is not None:
+            pages = store.get_pages([page_id], with_vectors=True)
+            if not pages:
+                raise KeyError(page_id)
+            if pages[0].vision_vec is None:
+                raise ValueError("this index has no vision vectors; build it with --encoder")
+            vector = list(pages[0].vision_vec)
+        elif image is not None:
+            from api.vision_ops import pooled_vector
+
+            if self.vision is None:
+                raise ValueError("query by image needs a vision encoder (--encoder and --weights)")
+            vector = pooled_vector(self.vision, image)
+        else:
+            raise ValueError("give a page id or an image")
+        hits = store.similar_pages(vector, top_k=top_k)
+        return SearchResponse(results=[_result(h, "") for h in hits])
+
+    def extract(
+        self, page_id: str, task: str, *, query: str | None = None, max_new_tokens: int = 2048
+    ) -> Any:
+        """Decode a stored page from its tokens (markdown, free_ocr, figure, locate); see api.vision_ops."""
+        from api.vision_ops import extract
+
+        if self.vision is None:
+            raise ValueError(
+                "extraction needs a vision model: set --encoder and --weights (VTRAG_ENCODER, "
+                "VTRAG_WEIGHTS_DIR)"
+            )
+        return extract(self.store(), self.vision, page_id, task, query=query, max_new_tokens=max_new_tokens)
 
 
 def _result(hit: SearchHit, query: str) -> SearchResult:

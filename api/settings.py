@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
 import os
 import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from encoder.modes import MODES
@@ -44,7 +46,55 @@ class Settings(BaseSettings):
     encoder: EncoderName = Field("none", description="Vision encoder; 'none' is the lite profile.")
     weights_dir: Path | None = Field(None, description="Local directory holding the model's weights.")
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    vision_query_leg: bool = Field(
+        True, description="Encode queries typeset as a page and search vision_vec too."
+    )
     top_k: int = Field(5, ge=1, le=100, description="Pages retrieved for an answer by default.")
+
+    # -- the REST service (`vtrag serve`): access, limits, answering --
+    host: str = Field("127.0.0.1", description="Address `vtrag serve` binds (loopback by default).")
+    port: int = Field(8000, ge=1, le=65535, description="Port `vtrag serve` listens on.")
+    api_keys: SecretStr | None = Field(
+        None,
+        description="Comma-separated API keys (>= 16 characters each) or `sha256:<hex>` digests of keys. "
+        "Clients send `Authorization: Bearer <key>`.",
+    )
+    public_reads: bool = Field(
+        False,
+        description="Serve reads (search, answer, documents, pages) without a key even when keys are set. "
+        "With no keys configured reads are always open.",
+    )
+    allow_unauthenticated_writes: bool = Field(
+        False,
+        description="Accept uploads and deletes without a key when no keys are configured (loopback hosts "
+        "only). Off: with no keys configured, every write is refused.",
+    )
+    max_upload_bytes: int = Field(50 * 2**20, ge=1, le=2**31, description="Largest uploaded file.")
+    max_files_per_request: int = Field(16, ge=1, le=256, description="Files one upload request may carry.")
+    max_pages_per_document: int = Field(1000, ge=1, le=100_000, description="Pages an uploaded file may have.")
+    max_body_bytes: int = Field(
+        2**20, ge=1024, le=64 * 2**20, description="Largest non-upload request body (JSON)."
+    )
+    max_top_k: int = Field(50, ge=1, le=100, description="Largest top_k a request may ask for.")
+    max_question_chars: int = Field(
+        2000, ge=1, le=20_000, description="Longest search query or question, in characters."
+    )
+    max_pending_jobs: int = Field(64, ge=1, le=10_000, description="Upload jobs queued before 429.")
+    answer_max_pages: int = Field(
+        5, ge=1, le=20, description="Top pages whose stored tokens are decoded for an answer."
+    )
+    answer_max_new_tokens: int = Field(512, ge=1, le=8192, description="Generation budget of an answer.")
+    answer_min_confidence: float = Field(
+        -2.0,
+        ge=-100.0,
+        le=0.0,
+        description="Generated answers whose mean token log-prob is below this fall back to full OCR.",
+    )
+    fallback_mode: str = Field(
+        "gundam", description="Mode the full-OCR fallback re-renders cited pages in (gundam|large|...)."
+    )
+    fallback_pages: int = Field(3, ge=1, le=20, description="Top pages the full-OCR fallback reads.")
+    ocr_cache_pages: int = Field(256, ge=0, le=100_000, description="Fallback OCR results kept in memory.")
 
     @field_validator("collection")
     @classmethod
@@ -63,6 +113,52 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown mode {value!r}; choose one of {', '.join(MODES)}")
         return value.lower()
 
+    @field_validator("fallback_mode")
+    @classmethod
+    def _fallback_mode(cls, value: str) -> str:
+        return cls._mode_name(value)
+
+    @field_validator("api_keys")
+    @classmethod
+    def _api_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        entries = [e.strip() for e in value.get_secret_value().split(",") if e.strip()]
+        for entry in entries:
+            if entry.startswith("sha256:"):
+                if not re.fullmatch(r"[0-9a-fA-F]{64}", entry[7:]):
+                    raise ValueError("an api_keys entry 'sha256:<hex>' needs 64 hex digits")
+            elif len(entry) < 16 or not re.fullmatch(r"[\x21-\x7e]+", entry):
+                # Short keys can be guessed; spaces and control characters do not survive HTTP headers.
+                raise ValueError("api keys need at least 16 printable ASCII characters, no spaces or commas")
+        return SecretStr(",".join(entries)) if entries else None
+
+    @model_validator(mode="after")
+    def _writes_need_keys_off_loopback(self) -> Settings:
+        if self.allow_unauthenticated_writes and not self.api_keys and not is_loopback(self.host):
+            raise ValueError(
+                "allow_unauthenticated_writes is only allowed on a loopback host; set api_keys to serve "
+                f"writes on {self.host}"
+            )
+        return self
+
+    def api_key_digests(self) -> tuple[bytes, ...]:
+        """sha256 digests of the configured keys (plain keys hashed here), for constant-time checks."""
+        if self.api_keys is None:
+            return ()
+        out = []
+        for entry in self.api_keys.get_secret_value().split(","):
+            if entry.startswith("sha256:"):
+                out.append(bytes.fromhex(entry[7:]))
+            else:
+                out.append(hashlib.sha256(entry.encode()).digest())
+        return tuple(out)
+
+    @property
+    def uploads_dir(self) -> Path:
+        """Where uploaded documents are stored (content-hash names)."""
+        return self.data_dir / "uploads"
+
     @field_validator("milvus_uri")
     @classmethod
     def _uri(cls, value: str | None) -> str | None:
@@ -74,6 +170,16 @@ class Settings(BaseSettings):
     def index_uri(self) -> str:
         """What the retriever opens: the server URI, or the Milvus Lite file under data_dir."""
         return self.milvus_uri or str(self.data_dir / "milvus.db")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` only reaches this machine (localhost, 127.0.0.0/8, ::1)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 @lru_cache

@@ -39,9 +39,9 @@ class Embedder(Protocol):
 
 
 class PageEncoder(Protocol):
-    """A vision encoder as the job needs it: page images in, (rows, pooled) per page out."""
+    """A vision encoder as the job needs it: page images in, (rows, pooled) per page out, in its own mode."""
 
-    def encode(self, images: list[Any], mode: str) -> list[Any]: ...
+    def encode(self, images: list[Any]) -> list[Any]: ...
 
 
 @dataclass
@@ -127,7 +127,8 @@ class IndexBuilder:
         vision: PageEncoder | None = None,
         on_event: Callable[[Event], None] | None = None,
     ) -> None:
-        get_mode(options.mode)  # ValueError early on a bad mode
+        if vision is None:
+            get_mode(options.mode)  # ValueError early on a bad mode (a vision encoder has its own)
         self.store, self.embedder, self.options, self.vision = store, embedder, options, vision
         self.emit = on_event or (lambda event: None)
 
@@ -292,7 +293,7 @@ class IndexBuilder:
         vectors = self.embedder.embed([p.text for p in batch])
         tokens, pooled = None, [None] * len(batch)
         if self.vision is not None:
-            encoded = self.vision.encode([p.image for p in batch], self.options.mode)
+            encoded = self.vision.encode([p.image for p in batch])
             tokens = {p.page_no: e.rows for p, e in zip(batch, encoded, strict=True)}
             pooled = [e.pooled.float().tolist() for e in encoded]
         records = [

@@ -39,9 +39,17 @@ def make_scanned_pdf(path: Path, text: str) -> Path:
     return path
 
 
-def run_cli(*args: str, check: bool = False, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    """Run `vtrag ARGS...` in a fresh process, as a user would."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+def run_cli(
+    *args: str, check: bool = False, timeout: float = 600, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run `vtrag ARGS...` in a fresh process, as a user would (extra `env` on top of this one's)."""
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "PYTHONUNBUFFERED": "1",
+        **(env or {}),
+    }
     proc = subprocess.run(
         [sys.executable, "-m", "api.cli", *args],
         capture_output=True,
@@ -55,8 +63,8 @@ def run_cli(*args: str, check: bool = False, timeout: float = 600) -> subprocess
     return proc
 
 
-def cli_json(*args: str) -> dict:
-    proc = run_cli(*args, "--json", check=True)
+def cli_json(*args: str, env: dict[str, str] | None = None) -> dict:
+    proc = run_cli(*args, "--json", check=True, env=env)
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -88,3 +96,16 @@ def corpus(tmp_path: Path) -> Path:
         ],
     )
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A DeepSeek-OCR v1 weights folder in the official layout (config.json, safetensors, tokenizer),
+    holding a tiny random model: what `--weights` points at, without downloading anything."""
+    from encoder.checkpoint import write_synthetic_checkpoint
+    from encoder.tiny import tiny_deepseek_ocr, tiny_tokenizer
+
+    folder = tmp_path_factory.mktemp("tiny-deepseek-ocr")
+    write_synthetic_checkpoint(tiny_deepseek_ocr(seed=0), folder)
+    tiny_tokenizer().save_pretrained(folder)
+    return folder

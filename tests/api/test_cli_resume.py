@@ -18,7 +18,7 @@ from tests.conftest import cli_json, make_pdf
 REPO = Path(__file__).resolve().parents[2]
 
 
-def start_build(corpus: Path, data: Path) -> subprocess.Popen[str]:
+def start_build(corpus: Path, data: Path, extra: tuple[str, ...] = ()) -> subprocess.Popen[str]:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
     # A new session so the kill takes the whole process group, as a crash or OOM kill of the job would.
     return subprocess.Popen(
@@ -36,6 +36,7 @@ def start_build(corpus: Path, data: Path) -> subprocess.Popen[str]:
             "2",
             "--batch-pages",
             "2",
+            *extra,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -78,14 +79,20 @@ def many_docs(tmp_path: Path) -> tuple[Path, int]:
     return root, pages
 
 
-def test_sigkill_at_any_moment_then_resume(many_docs: tuple[Path, int], tmp_path: Path) -> None:
+@pytest.mark.parametrize("profile", ["lite", "vision"])
+def test_sigkill_at_any_moment_then_resume(
+    many_docs: tuple[Path, int], tmp_path: Path, tiny_weights: Path, profile: str
+) -> None:
     corpus, total_pages = many_docs
     data = tmp_path / "index"
+    extra = ("--encoder", "deepseek-ocr", "--weights", str(tiny_weights), "--device", "cpu") * (
+        profile == "vision"
+    )
     # Kill early (planning / first pages), in the middle, and late (between documents being completed).
     for n_events in (1, 4, 9):
-        kill_after_events(start_build(corpus, data), n_events)
+        kill_after_events(start_build(corpus, data, extra), n_events)
         time.sleep(0.5)
-    final = start_build(corpus, data)
+    final = start_build(corpus, data, extra)
     out, err = final.communicate(timeout=600)
     assert final.returncode == 0, err
     done = json.loads(out.strip().splitlines()[-1])
@@ -100,3 +107,5 @@ def test_sigkill_at_any_moment_then_resume(many_docs: tuple[Path, int], tmp_path
         store.close()
     assert audit["page_rows"] == audit["distinct_pages"] == total_pages
     assert audit["orphan_pages"] == 0 and audit["orphan_token_rows"] == 0
+    if profile == "vision":
+        assert audit["token_rows"] >= total_pages and status["bytes"]["tokens"] > 0

@@ -1,0 +1,27 @@
+"""The `vtrag` command line: parses options, calls the Service, prints. No business logic lives here.
+
+One module per command group; this one assembles them.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from api.cli.index import index_app
+from api.cli.model import model_app
+from api.cli.pages import extract, similar
+from api.cli.query import ask, search
+
+app = typer.Typer(
+    help="vtrag: vision-token RAG over your documents.", no_args_is_help=True, pretty_exceptions_enable=False
+)
+app.add_typer(index_app, name="index")
+app.command("search")(search)
+app.command("ask")(ask)
+app.add_typer(model_app, name="model")
+app.command("extract")(extract)
+app.command("similar")(similar)
+
+
+def main() -> None:
+    app()

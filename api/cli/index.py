@@ -1,0 +1,129 @@
+"""`vtrag index build | status | delete`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from api.cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_FILES_FAILED,
+    DataDir,
+    Device,
+    Encoder,
+    JsonOut,
+    MilvusUri,
+    Weights,
+    fail,
+    guarded,
+    make_service,
+)
+from api.progress import BuildProgress
+
+index_app = typer.Typer(help="Build and manage the index.", no_args_is_help=True)
+
+
+@index_app.command("build")
+def index_build(
+    paths: Annotated[list[Path], typer.Argument(help="Files and folders to index.")],
+    data_dir: DataDir = None,
+    milvus_uri: MilvusUri = None,
+    mode: Annotated[
+        str | None, typer.Option("--mode", help="tiny|small|base|large|gundam (default base).")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", min=1, max=64, help="Page-extraction processes.")
+    ] = None,
+    recreate: Annotated[bool, typer.Option("--recreate", help="Drop the existing index first.")] = False,
+    no_ocr: Annotated[
+        bool, typer.Option("--no-ocr", help="Skip OCR for pages without a text layer.")
+    ] = False,
+    batch_pages: Annotated[
+        int | None,
+        typer.Option(
+            "--batch-pages", min=1, max=1024, help="Pages written per batch (a kill loses at most one batch)."
+        ),
+    ] = None,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            "--shard",
+            help="K/N: take only the files whose path hashes to "
+            "shard K of N (parallel workers on one Milvus server).",
+        ),
+    ] = None,
+    encoder: Encoder = None,
+    weights: Weights = None,
+    device: Device = None,
+    as_json: JsonOut = False,
+) -> None:
+    """Index documents (PDF, PNG, JPEG, TIFF, BMP, WebP). Unchanged files are skipped; reruns resume."""
+    service = make_service(
+        data_dir=data_dir,
+        milvus_uri=milvus_uri,
+        mode=mode,
+        workers=workers,
+        ocr=False if no_ocr else None,
+        batch_pages=batch_pages,
+        encoder=encoder,
+        weights_dir=weights,
+        device=device,
+    )
+    shard_kn = parse_shard(shard) if shard else (0, 1)
+    progress = BuildProgress(as_json=as_json, interactive=sys.stderr.isatty())
+    with progress:
+        report = guarded(
+            lambda: service.build(paths, recreate=recreate, shard=shard_kn, on_event=progress.on_event)
+        )
+    service.close()
+    if report.failed:
+        raise typer.Exit(EXIT_FILES_FAILED)
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    try:
+        k, n = (int(part) for part in text.split("/"))
+    except ValueError:
+        fail(f"--shard takes K/N, e.g. 0/4; got {text!r}", EXIT_BAD_INPUT)
+    if not 0 <= k < n:
+        fail(f"--shard K/N needs 0 <= K < N; got {text!r}", EXIT_BAD_INPUT)
+    return k, n
+
+
+@index_app.command("status")
+def index_status(data_dir: DataDir = None, milvus_uri: MilvusUri = None, as_json: JsonOut = False) -> None:
+    """Documents, pages and bytes of the complete documents in the index."""
+    service = make_service(data_dir=data_dir, milvus_uri=milvus_uri)
+    stats = guarded(service.status)
+    service.close()
+    if as_json:
+        typer.echo(json.dumps(stats))
+        return
+    typer.echo(f"index      {stats['index']}")
+    typer.echo(f"documents  {stats['documents']}  (incomplete: {stats['incomplete_documents']})")
+    by_source = ", ".join(f"{k} {v}" for k, v in stats["pages_by_text_source"].items())
+    typer.echo(f"pages      {stats['pages']}  ({by_source})")
+    typer.echo("bytes      " + ", ".join(f"{k} {v}" for k, v in stats["bytes"].items()))
+
+
+@index_app.command("delete")
+def index_delete(
+    target: Annotated[str, typer.Argument(help="A doc id or the path a document was indexed from.")],
+    data_dir: DataDir = None,
+    milvus_uri: MilvusUri = None,
+    as_json: JsonOut = False,
+) -> None:
+    """Remove a document with its pages and tokens."""
+    service = make_service(data_dir=data_dir, milvus_uri=milvus_uri)
+    deleted = guarded(lambda: service.delete(target))
+    service.close()
+    if as_json:
+        typer.echo(json.dumps({"deleted": deleted}))
+    elif deleted:
+        typer.echo("\n".join(f"deleted {d}" for d in deleted))
+    if not deleted:
+        fail(f"no document matches {target!r}", EXIT_BAD_INPUT)

@@ -1,0 +1,131 @@
+"""`vtrag search` and `vtrag ask`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from api.cli.common import (
+    EXIT_BAD_INPUT,
+    DataDir,
+    Docs,
+    JsonOut,
+    MilvusUri,
+    TopK,
+    fail,
+    guarded,
+    make_service,
+)
+from api.schemas import SearchResponse
+from api.service import Service
+
+QueriesFile = Annotated[
+    Path | None,
+    typer.Option("--queries", help='JSONL of {"id", "text"}: one result line per query (models load once).'),
+]
+QuestionsFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--questions", help='JSONL of {"id", "text"}: one answer line per question (models load once).'
+    ),
+]
+
+
+def search(
+    query: Annotated[str | None, typer.Argument(help="What to look for.")] = None,
+    top_k: TopK = 10,
+    doc: Docs = None,
+    data_dir: DataDir = None,
+    milvus_uri: MilvusUri = None,
+    as_json: JsonOut = False,
+    queries: QueriesFile = None,
+) -> None:
+    """Hybrid search (BM25 + dense text, fused with RRF) over the indexed pages."""
+    service = make_service(data_dir=data_dir, milvus_uri=milvus_uri)
+    if _batch("search", service, query, queries, top_k=top_k, doc=doc, as_json=as_json):
+        return
+    assert query is not None
+    response = guarded(lambda: service.search(query, top_k=top_k, doc_ids=doc))
+    service.close()
+    if as_json:
+        typer.echo(response.model_dump_json())
+        return
+    if not response.results:
+        typer.echo("no results")
+    for rank, r in enumerate(response.results, 1):
+        typer.echo(f"{rank:>2}. {r.source} p.{r.page}  score {r.score:.4f}\n    {r.snippet}")
+
+
+def ask(
+    question: Annotated[str | None, typer.Argument(help="The question.")] = None,
+    top_k: TopK = 5,
+    doc: Docs = None,
+    data_dir: DataDir = None,
+    milvus_uri: MilvusUri = None,
+    as_json: JsonOut = False,
+    questions: QuestionsFile = None,
+) -> None:
+    """Answer a question from the top pages, with page and box citations."""
+    service = make_service(data_dir=data_dir, milvus_uri=milvus_uri)
+    if _batch("ask", service, question, questions, top_k=top_k, doc=doc, as_json=as_json):
+        return
+    assert question is not None
+    response = guarded(lambda: service.ask(question, top_k=top_k, doc_ids=doc))
+    service.close()
+    if as_json:
+        typer.echo(response.model_dump_json())
+        return
+    typer.echo(f"answer: {response.answer or '(no answer found)'}   [{response.mode}]")
+    for c in response.citations:
+        box = f"  bbox(pt) {tuple(round(v, 1) for v in c.bbox.points)}" if c.bbox else ""
+        typer.echo(f"  - {c.source} p.{c.page}{box}")
+
+
+def _batch(
+    kind: str,
+    service: Service,
+    one: str | None,
+    path: Path | None,
+    *,
+    top_k: int,
+    doc: list[str] | None,
+    as_json: bool,
+) -> bool:
+    """Run a --queries/--questions file if one was given (True), or check a single query was (False)."""
+    if path is None:
+        if one is None:
+            what = ("QUERY", "--queries") if kind == "search" else ("QUESTION", "--questions")
+            fail(f"give a {what[0]} or {what[1]} FILE", EXIT_BAD_INPUT)
+        return False
+    if one is not None:
+        fail("give either a single query or a file of them, not both", EXIT_BAD_INPUT)
+    from api.evaluation.batch import ask_many, read_queries, result_line, search_many
+
+    items = guarded(lambda: read_queries(path))
+    run = search_many if kind == "search" else ask_many
+    failed = 0
+
+    def emit() -> None:
+        nonlocal failed
+        for item, response in run(service, items, top_k=top_k, doc_ids=doc):
+            failed += isinstance(response, str)
+            if as_json:
+                typer.echo(result_line(item, response))
+            elif isinstance(response, str):
+                typer.echo(f"{item.id}\terror: {response}")
+            elif isinstance(response, SearchResponse):
+                top = response.results[0] if response.results else None
+                typer.echo(
+                    f"{item.id}\t"
+                    + (f"{top.source} p.{top.page}  score {top.score:.4f}" if top else "no results")
+                )
+            else:
+                typer.echo(f"{item.id}\t{response.answer or '(no answer found)'}")
+
+    guarded(emit)
+    service.close()
+    if failed:
+        raise typer.Exit(EXIT_BAD_INPUT)
+    return True

@@ -1,0 +1,108 @@
+"""End-to-end question answering (retrieve → answer) scored with SQuAD EM/F1, with losses attributed.
+
+Three numbers per question tell where an answer was lost:
+- end to end: `Service.ask` over the whole index (its top-k pages, its reader);
+- hit: whether the judged page was among the pages the answer was read from (and ranked first);
+- oracle: `Service.ask` restricted to the judged page alone (same reader, perfect retrieval).
+Reading loss = 100 − oracle F1; retrieval loss = oracle F1 − end-to-end F1.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from api.evaluation.batch import BatchItem, ask_many
+from api.evaluation.datasets import EvalDataset
+from api.evaluation.metrics import evaluate_answers, exact_match, f1_score, max_over_gold
+from api.evaluation.scratch import ScratchIndex
+
+
+def run_qa(
+    ds: EvalDataset,
+    qids: Sequence[str],
+    index: ScratchIndex,
+    *,
+    top_k: int = 5,
+    oracle: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Answer each question end to end and score it.
+
+    Args:
+        ds: the dataset, with answers.
+        qids: questions to run (each needs answers and a judged record).
+        index: the scratch index of `ds.corpus`.
+        top_k: pages read per answer.
+        oracle: also answer from the judged page alone.
+        progress: called with a short line now and then.
+
+    Returns:
+        {"questions", "top_k", "end_to_end": {exact_match, f1, ...}, "oracle": {...},
+         "hit_rate": {"at_k", "at_1"}, "f1_when_hit", "f1_when_missed", "loss": {"reading", "retrieval"},
+         "ms_per_question", "records": [per question]}.
+    """
+    say = progress or (lambda line: None)
+    items = [BatchItem(q, ds.queries[q]) for q in qids]
+    service = index.service()
+    records: list[dict[str, Any]] = []
+    try:
+        by_record = {index.record_id(d.source): d.doc_id for d in service.store().list_docs(status="complete")}
+        t0 = time.perf_counter()
+        for n, (item, resp) in enumerate(ask_many(service, items, top_k=top_k), 1):
+            golds = ds.answers[item.id]
+            judged = set(ds.relevant(item.id))
+            if isinstance(resp, str):
+                answer, read = "", []
+            else:
+                answer = resp.answer
+                read = [index.record_id(p.source) for p in resp.pages]
+            records.append(
+                {
+                    "id": item.id,
+                    "question": item.text,
+                    "prediction": answer,
+                    "answers": golds,
+                    "em": max_over_gold(exact_match, answer, golds),
+                    "f1": max_over_gold(f1_score, answer, golds),
+                    "hit": any(r in judged for r in read),
+                    "hit_at_1": bool(read) and read[0] in judged,
+                    "pages": read,
+                }
+            )
+            if n % 250 == 0:
+                say(f"end to end: {n}/{len(items)} questions")
+        e2e_s = time.perf_counter() - t0
+        if oracle:
+            t0 = time.perf_counter()
+            for n, rec in enumerate(records, 1):
+                gold_docs = [by_record[r] for r in ds.relevant(rec["id"]) if r in by_record]
+                answer = ""
+                if gold_docs:
+                    answer = service.ask(rec["question"], top_k=1, doc_ids=gold_docs[:1]).answer
+                rec["oracle_prediction"] = answer
+                rec["oracle_f1"] = max_over_gold(f1_score, answer, rec["answers"])
+                if n % 250 == 0:
+                    say(f"oracle: {n}/{len(records)} questions")
+            oracle_s = time.perf_counter() - t0
+    finally:
+        service.close()
+
+    answers = {r["id"]: r["answers"] for r in records}
+    out: dict[str, Any] = {"questions": len(records), "top_k": top_k}
+    out["end_to_end"] = evaluate_answers({r["id"]: r["prediction"] for r in records}, answers)
+    n = max(1, len(records))
+    hits = [r for r in records if r["hit"]]
+    misses = [r for r in records if not r["hit"]]
+    out["hit_rate"] = {"at_k": len(hits) / n, "at_1": sum(r["hit_at_1"] for r in records) / n}
+    out["f1_when_hit"] = 100.0 * sum(r["f1"] for r in hits) / max(1, len(hits))
+    out["f1_when_missed"] = 100.0 * sum(r["f1"] for r in misses) / max(1, len(misses))
+    out["ms_per_question"] = round(1000.0 * e2e_s / n, 1)
+    if oracle:
+        out["oracle"] = evaluate_answers({r["id"]: r["oracle_prediction"] for r in records}, answers)
+        out["oracle"]["ms_per_question"] = round(1000.0 * oracle_s / n, 1)
+        f1, of1 = out["end_to_end"]["f1"], out["oracle"]["f1"]
+        out["loss"] = {"reading": round(100.0 - of1, 2), "retrieval": round(of1 - f1, 2)}
+    out["records"] = records
+    return out

@@ -1,0 +1,96 @@
+"""The vision profile's loaded parts: an encoder (pages -> stored rows) and a generator (stored rows -> text).
+
+Built from settings by the service, or injected (tests, `vtrag model check`) from tiny random models.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from decoder.generate import Generator
+from decoder.tokenizer import Tokenizer
+
+ENCODERS = ("deepseek-ocr", "deepseek-ocr-2")
+
+
+@dataclass
+class VisionRuntime:
+    """One loaded DeepSeek-OCR model serving both halves of the vision profile.
+
+    Attributes:
+        name: "deepseek-ocr" (v1) or "deepseek-ocr-2".
+        encoder: `encode(images, mode) -> list[EncodedPage]`, `dim` (pooled vector size), `row_count(w, h)`.
+        generator: decodes stored rows with the n-gram guard.
+        mode: the resolution mode the index is built in ("ocr2" for OCR-2's fixed layout).
+    """
+
+    name: str
+    encoder: Any
+    generator: Generator
+    mode: str
+
+    @property
+    def dim(self) -> int:
+        return int(self.encoder.dim)
+
+    @classmethod
+    def load(
+        cls, name: str, weights_dir: Path | None, *, device: str = "auto", mode: str = "base"
+    ) -> VisionRuntime:
+        """Load real weights from a local directory (never downloaded).
+
+        Raises:
+            ValueError: unknown encoder name. WeightsNotFoundError: missing directory or files, with the way
+            to get them. CheckpointError: the files do not match the model.
+        """
+        from encoder.checkpoint import load_deepseek_ocr, load_deepseek_ocr2
+
+        target = resolve_device(device)
+        dtype = torch.bfloat16 if target.startswith("cuda") else torch.float32
+        if name == "deepseek-ocr":
+            model, tokenizer = load_deepseek_ocr(weights_dir, target, dtype)
+            return cls._v1(model, Tokenizer(tokenizer), mode)
+        if name == "deepseek-ocr-2":
+            model, processor = load_deepseek_ocr2(weights_dir, target, dtype)
+            return cls._ocr2(model, Tokenizer(processor.tokenizer), processor)
+        raise ValueError(f"unknown encoder {name!r}; choose one of {', '.join(ENCODERS)}")
+
+    @classmethod
+    def tiny(cls, name: str = "deepseek-ocr", *, mode: str = "base", seed: int = 0) -> VisionRuntime:
+        """Random tiny models from the real config classes: the whole vision path, runnable on a CPU."""
+        from encoder.tiny import tiny_deepseek_ocr, tiny_deepseek_ocr2, tiny_tokenizer
+
+        tokenizer = Tokenizer(tiny_tokenizer())
+        if name == "deepseek-ocr":
+            return cls._v1(tiny_deepseek_ocr(seed), tokenizer, mode)
+        if name == "deepseek-ocr-2":
+            return cls._ocr2(tiny_deepseek_ocr2(seed), tokenizer, None)
+        raise ValueError(f"unknown encoder {name!r}; choose one of {', '.join(ENCODERS)}")
+
+    @classmethod
+    def _v1(cls, model: Any, tokenizer: Tokenizer, mode: str) -> VisionRuntime:
+        from encoder.vision import DeepseekOcrEncoder
+
+        return cls("deepseek-ocr", DeepseekOcrEncoder(model, mode=mode), Generator(model, tokenizer), mode)
+
+    @classmethod
+    def _ocr2(cls, model: Any, tokenizer: Tokenizer, processor: Any) -> VisionRuntime:
+        # differs from v1: OCR-2 has one resolution policy (1024 global + 768 tiles), recorded as mode "ocr2"
+        from encoder.vision import DeepseekOcr2Encoder
+
+        processor_images = getattr(processor, "image_processor", None)
+        encoder = DeepseekOcr2Encoder(model, image_processor=processor_images)
+        return cls("deepseek-ocr-2", encoder, Generator(model, tokenizer), "ocr2")
+
+
+def resolve_device(device: str) -> str:
+    """'auto' picks CUDA when present; asking for CUDA without it is a clear error."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("--device cuda was asked for, but torch sees no CUDA device")
+    return device

@@ -1,0 +1,132 @@
+"""Service operations that need the vision model: extraction from stored tokens, the query's vision vector,
+and query-by-page / query-by-image. Kept apart from the facade so the lite profile never imports them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pymupdf
+from PIL import Image
+
+from api.runtime import VisionRuntime
+from decoder import prompts
+from decoder.grounding import parse_grounding, strip_grounding
+from retriever.records import PageRecord
+from retriever.store import IndexStore
+
+TASKS = ("markdown", "free_ocr", "figure", "locate")
+QUERY_PAGE_PT = (595.0, 842.0)  # A4: queries are typeset like a page, so they look like what was indexed
+QUERY_DPI = 144
+
+
+@dataclass
+class GroundedBox:
+    label: str
+    points: tuple[float, float, float, float]
+    pixels: tuple[float, float, float, float]
+
+
+@dataclass
+class ExtractResult:
+    page_id: str
+    task: str
+    text: str
+    raw: str
+    confidence: float
+    guard_fired: bool
+    vision_tokens: int
+    boxes: list[GroundedBox] = field(default_factory=list)
+
+
+class NotIndexedWithVisionError(ValueError):
+    """The page has no stored tokens (a lite index, or a page written before an encoder was configured)."""
+
+
+def task_prompt(task: str, query: str | None = None) -> str:
+    if task == "markdown":
+        return prompts.MARKDOWN
+    if task == "free_ocr":
+        return prompts.FREE_OCR
+    if task == "figure":
+        return prompts.FIGURE
+    if task == "locate":
+        if not query:
+            raise ValueError("task 'locate' needs the text to locate")
+        return prompts.locate_prompt(query)
+    raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+
+
+def extract(
+    store: IndexStore,
+    vision: VisionRuntime,
+    page_id: str,
+    task: str,
+    *,
+    query: str | None = None,
+    max_new_tokens: int = 2048,
+) -> ExtractResult:
+    """Decode one page from its stored tokens (no re-rendering, no re-encoding).
+
+    Args:
+        store: the index. vision: the loaded model.
+        page_id: "doc_id:page_no". task: markdown | free_ocr | figure | locate. query: the text for locate.
+        max_new_tokens: generation budget.
+    Returns:
+        the text with grounding markup stripped, the raw output, boxes in page points and pixels, the
+        confidence (mean token log-prob) and whether the repetition guard fired.
+    Raises:
+        KeyError: unknown page. NotIndexedWithVisionError: the page has no stored tokens.
+    """
+    prompt = task_prompt(task, query)
+    pages = store.get_pages([page_id])
+    if not pages:
+        raise KeyError(page_id)
+    rows = store.get_tokens([page_id]).get(page_id)
+    if rows is None:
+        raise NotIndexedWithVisionError(f"page {page_id} has no stored vision tokens; rebuild with --encoder")
+    out = vision.generator.generate([rows], prompt, max_new_tokens)
+    return ExtractResult(
+        page_id=page_id,
+        task=task,
+        text=strip_grounding(out.text),
+        raw=out.text,
+        confidence=out.confidence,
+        guard_fired=out.guard_fired,
+        vision_tokens=int(rows.shape[0]),
+        boxes=grounded_boxes(out.text, pages[0]),
+    )
+
+
+def grounded_boxes(text: str, page: PageRecord) -> list[GroundedBox]:
+    """Grounding boxes (0-999 scale) mapped onto the page: points, and pixels of the page raster."""
+    scale = page.dpi / 72.0
+    width_px, height_px = round(page.width * scale), round(page.height * scale)
+    out = []
+    for span in parse_grounding(text):
+        for box in span.boxes:
+            out.append(
+                GroundedBox(
+                    span.label,
+                    box.to_points(width_px, height_px, page.dpi),
+                    box.to_pixels(width_px, height_px),
+                )
+            )
+    return out
+
+
+def text_as_page(text: str) -> Image.Image:
+    """Typeset a query as a page image, so the vision encoder can place it among the indexed pages."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=QUERY_PAGE_PT[0], height=QUERY_PAGE_PT[1])
+    page.insert_textbox(
+        pymupdf.Rect(56, 56, QUERY_PAGE_PT[0] - 56, QUERY_PAGE_PT[1] - 56), text, fontsize=14, fontname="helv"
+    )
+    pix = page.get_pixmap(dpi=QUERY_DPI)
+    return Image.frombytes("RGB", (pix.width, pix.height), pix.samples)
+
+
+def pooled_vector(vision: VisionRuntime, image: Image.Image) -> list[float]:
+    """The pooled, L2-normalised vision embedding of one image (what pages store as vision_vec)."""
+    encoded: Any = vision.encoder.encode([image])[0]
+    return [float(v) for v in encoded.pooled.float().tolist()]

@@ -1,0 +1,268 @@
+"""REST request/response schemas (`XRequest` / `XResponse`), shared by the routes and the SDK.
+
+Only pydantic is imported here: the SDK returns these models, and importing the SDK must stay light (no torch,
+transformers or pymilvus). Static bounds here are hard ceilings for the OpenAPI schema; the server's settings
+may set tighter limits, checked in the routes.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from api.schemas import BBox
+
+DOC_ID_PATTERN = r"^[0-9a-f]{64}$"
+PAGE_ID_PATTERN = r"^[0-9a-f]{64}:[1-9][0-9]{0,5}$"
+JOB_ID_PATTERN = r"^[0-9a-f]{32}$"
+MAX_TEXT_CHARS = 20_000  # ceiling of every free-text field; the server's max_question_chars is tighter
+MAX_FILTER_DOCS = 100
+
+# C0/C1 control characters other than tab/newline, and lone surrogates (JSON allows "\ud800"; UTF-8 does not).
+_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def _safe_text(value: str) -> str:
+    if _UNSAFE.search(value):
+        raise ValueError("text must not contain control characters or unpaired surrogates")
+    if not value.strip():
+        raise ValueError("text must not be blank")
+    return value
+
+
+SafeText = Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS), AfterValidator(_safe_text)]
+DocId = Annotated[str, Field(pattern=DOC_ID_PATTERN, description="sha256 hex of the document's bytes.")]
+PageId = Annotated[str, Field(pattern=PAGE_ID_PATTERN, description='"doc_id:page_no", page_no 1-based.')]
+AnswerMode = Literal["auto", "generate", "extract", "extractive"]
+ExtractTask = Literal["markdown", "free_ocr", "figure", "locate"]
+ModeName = Literal["tiny", "small", "base", "large", "gundam"]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---------------------------------------------------------------------------------------------- errors
+
+
+class ErrorBody(BaseModel):
+    type: str = Field(description="Machine-readable kind, e.g. validation_error, not_found, payload_too_large.")
+    message: str
+    detail: object | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+# ---------------------------------------------------------------------------------------------- search
+
+
+class SearchFilters(_Request):
+    doc_ids: list[DocId] | None = Field(
+        None, max_length=MAX_FILTER_DOCS, description="Only pages of these documents."
+    )
+
+
+class SearchRequest(_Request):
+    query: SafeText
+    top_k: int = Field(10, ge=1, le=100)
+    filters: SearchFilters | None = None
+
+
+class SearchHit(BaseModel):
+    doc_id: str
+    source: str = Field(description="The uploaded file's name, or the path a CLI build indexed.")
+    page: int = Field(description="1-based page number.")
+    page_id: str
+    score: float
+    snippet: str
+    image_url: str = Field(description="PNG render of the page (GET, same credentials).")
+
+
+class SearchResponse(BaseModel):
+    results: list[SearchHit]
+
+
+# ---------------------------------------------------------------------------------------------- answer
+
+
+class AnswerRequest(_Request):
+    question: SafeText
+    top_k: int | None = Field(None, ge=1, le=100, description="Pages retrieved (default: the server's).")
+    mode: AnswerMode = Field(
+        "auto",
+        description="auto: generate from stored tokens when a decoder is configured, else extractive; "
+        "generate: decoder only (400 without one); extract: full OCR of the top pages, then read; "
+        "extractive: read the stored page text.",
+    )
+    full_ocr: bool = Field(False, description="Always answer from a fresh full OCR of the top pages.")
+    filters: SearchFilters | None = None
+
+
+class Citation(BaseModel):
+    doc_id: str
+    source: str
+    page: int
+    page_id: str
+    bbox: BBox | None = None
+
+
+class PageUsed(BaseModel):
+    doc_id: str
+    source: str
+    page: int
+    page_id: str
+    score: float
+
+
+class ContextTokens(BaseModel):
+    vision: int = Field(0, description="Stored vision-token rows fed to the decoder.")
+    text: int = Field(
+        0,
+        description="Text tokens read: the prompt's text tokens when generating; the page text the reader "
+        "saw otherwise (decoder tokenizer when loaded, else whitespace-separated words).",
+    )
+
+
+class Fallback(BaseModel):
+    ran: bool = False
+    reason: str | None = Field(
+        None, description="guard_fired | empty | low_confidence | no_tokens | requested (full_ocr/extract)."
+    )
+    engine: str | None = Field(None, description="What read the pages: deepseek-ocr, deepseek-ocr-2, rapidocr.")
+    trail: list[str] = Field(default_factory=list, description="Each step tried, in order, and its outcome.")
+
+
+class AnswerResponse(BaseModel):
+    answer: str
+    mode: str = Field(description="What produced the answer: extractive | generate | ocr-fallback.")
+    citations: list[Citation]
+    pages: list[PageUsed] = Field(description="The pages the answer was read from.")
+    context_tokens: ContextTokens
+    fallback: Fallback
+    score: float = Field(0.0, description="Extractive reader score (0..1); 0 for generated answers.")
+    confidence: float | None = Field(None, description="Mean token log-prob of a generated answer.")
+
+
+# ---------------------------------------------------------------------------------------------- extract
+
+
+class ExtractRequest(_Request):
+    page_id: PageId
+    task: ExtractTask = "markdown"
+    query: SafeText | None = Field(None, description="The text to find (task locate).")
+    max_new_tokens: int | None = Field(None, ge=1, le=8192)
+
+
+class ExtractBox(BaseModel):
+    label: str
+    points: tuple[float, float, float, float]
+    pixels: tuple[float, float, float, float]
+
+
+class ExtractResponse(BaseModel):
+    page_id: str
+    task: str
+    text: str
+    boxes: list[ExtractBox]
+    engine: str = Field(description="deepseek-ocr(-2) from stored tokens, or 'index' (the stored page text).")
+    confidence: float | None = None
+    guard_fired: bool = False
+    vision_tokens: int = 0
+
+
+# ---------------------------------------------------------------------------------------------- documents
+
+
+class DocumentResponse(BaseModel):
+    doc_id: str
+    source: str
+    filename: str | None = Field(None, description="The name the file was uploaded under.")
+    pages: int
+    status: str = Field(description="indexing | complete | failed | deleting")
+    bytes: int
+    mode: str
+    error: str = ""
+    indexed_at: float = 0.0
+
+
+class DocumentListResponse(BaseModel):
+    documents: list[DocumentResponse]
+    total: int
+
+
+class DeleteResponse(BaseModel):
+    deleted: list[str]
+
+
+class UploadedFile(BaseModel):
+    filename: str
+    doc_id: str
+    bytes: int
+    pages: int
+
+
+class UploadResponse(BaseModel):
+    job_id: str
+    files: list[UploadedFile]
+
+
+# ---------------------------------------------------------------------------------------------- jobs
+
+
+JobStatus = Literal["queued", "running", "succeeded", "partial", "failed"]
+
+
+class JobFile(BaseModel):
+    filename: str
+    doc_id: str
+    status: str = Field(description="queued | indexed | replaced | unchanged | failed")
+    pages: int = 0
+    error: str = ""
+
+
+class JobProgress(BaseModel):
+    files_done: int = 0
+    files_total: int = 0
+    pages_done: int = 0
+    pages_total: int = 0
+
+
+class JobResponse(BaseModel):
+    job_id: str
+    status: JobStatus
+    created_at: float
+    started_at: float | None = None
+    finished_at: float | None = None
+    progress: JobProgress
+    files: list[JobFile]
+    error: str = ""
+
+    @property
+    def done(self) -> bool:
+        return self.status in ("succeeded", "partial", "failed")
+
+
+# ---------------------------------------------------------------------------------------------- service
+
+
+class StatusResponse(BaseModel):
+    documents: int
+    pages: int
+    pages_by_text_source: dict[str, int]
+    bytes: dict[str, int]
+    incomplete_documents: int
+    config: dict[str, object]
+    jobs_queued: int = 0
+
+
+class HealthResponse(BaseModel):
+    status: str
+
+
+class ReadyResponse(BaseModel):
+    status: str
+    checks: dict[str, str]
