@@ -89,7 +89,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(422, "validation_error", "the request is not valid", _clean_errors(exc.errors()))
+        return error_response(
+            422, "validation_error", "the request is not valid", _clean_errors(exc.errors())
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -97,7 +99,8 @@ def install_error_handlers(app: FastAPI) -> None:
         message = exc.detail if isinstance(exc.detail, str) else _TYPES.get(status, "error")
         if status == 400 and "parsing the body" in message:
             status = 422  # malformed JSON or multipart: the body is not valid, like any validation error
-        return error_response(status, _TYPES.get(status, "error"), message, headers=exc.headers)
+        headers = dict(exc.headers) if exc.headers else None
+        return error_response(status, _TYPES.get(status, "error"), message, headers=headers)
 
     @app.exception_handler(RetrieverError)
     async def _store(request: Request, exc: RetrieverError) -> JSONResponse:
@@ -107,11 +110,6 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.retriable or isinstance(exc, StoreLockedError):
             return error_response(503, "unavailable", exc.message, headers={"Retry-After": "2"})
         return error_response(500, "store_error", exc.message)
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(500, "internal_error", "the server failed to handle the request")
 
 
 def _clean_errors(errors: Any) -> list[dict[str, Any]]:

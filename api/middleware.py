@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.metrics import Metrics
+
+log = logging.getLogger("vtrag.api")
 
 
 class _TooLarge(Exception):
@@ -71,7 +74,9 @@ class BodyLimitMiddleware:
             if exceeded:
                 if message["type"] == "http.response.start" and not started:
                     started = True
-                    await send_json_error(send, 413, "payload_too_large", "the request body is too large", detail)
+                    await send_json_error(
+                        send, 413, "payload_too_large", "the request body is too large", detail
+                    )
                 return  # drop the app's own answer to the cut-off body
             if message["type"] == "http.response.start":
                 started = True
@@ -120,3 +125,34 @@ def _content_length(scope: Scope) -> int | None:
             except ValueError:
                 return None
     return None
+
+
+class UnhandledErrorMiddleware:
+    """A bug becomes a 500 in the API's error shape, logged once, and the connection stays usable.
+
+    (Starlette's own last-resort handler re-raises to the server, which then drops the keep-alive
+    connection.)
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            if started:
+                raise
+            await send_json_error(send, 500, "internal_error", "the server failed to handle the request")

@@ -41,7 +41,7 @@ class Service:
     @property
     def embedder(self) -> TextEmbedder:
         if self._embedder is None:
-            self._embedder = TextEmbedder()
+            self._embedder = TextEmbedder(max_windows=self.settings.embed_windows)
         return self._embedder
 
     @property
@@ -103,7 +103,11 @@ class Service:
             shard=shard,
         )
         return IndexBuilder(
-            store, self.embedder, options, vision=self.vision and self.vision.encoder, on_event=on_event
+            store,
+            self.embedder,
+            options,
+            vision=self.vision.encoder if self.vision else None,
+            on_event=on_event,
         ).run(paths)
 
     def status(self) -> dict[str, Any]:

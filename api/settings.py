@@ -39,6 +39,9 @@ class Settings(BaseSettings):
         "base", description="Resolution mode pages are indexed in: tiny|small|base|large|gundam."
     )
     workers: int = Field(default_factory=lambda: min(4, os.cpu_count() or 1), ge=1, le=64)
+    embed_windows: int | None = Field(
+        2, ge=1, le=64, description="Dense windows (256 tokens) per page, evenly spread; BM25 sees all."
+    )
     batch_pages: int = Field(32, ge=1, le=1024, description="Pages embedded and written per batch.")
     ocr: bool = Field(
         True, description="OCR pages that have no usable text layer (RapidOCR, bundled models)."
@@ -71,7 +74,9 @@ class Settings(BaseSettings):
     )
     max_upload_bytes: int = Field(50 * 2**20, ge=1, le=2**31, description="Largest uploaded file.")
     max_files_per_request: int = Field(16, ge=1, le=256, description="Files one upload request may carry.")
-    max_pages_per_document: int = Field(1000, ge=1, le=100_000, description="Pages an uploaded file may have.")
+    max_pages_per_document: int = Field(
+        1000, ge=1, le=100_000, description="Pages an uploaded file may have."
+    )
     max_body_bytes: int = Field(
         2**20, ge=1024, le=64 * 2**20, description="Largest non-upload request body (JSON)."
     )

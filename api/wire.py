@@ -48,7 +48,9 @@ class _Request(BaseModel):
 
 
 class ErrorBody(BaseModel):
-    type: str = Field(description="Machine-readable kind, e.g. validation_error, not_found, payload_too_large.")
+    type: str = Field(
+        description="Machine-readable kind, e.g. validation_error, not_found, payload_too_large."
+    )
     message: str
     detail: object | None = None
 
@@ -132,7 +134,9 @@ class Fallback(BaseModel):
     reason: str | None = Field(
         None, description="guard_fired | empty | low_confidence | no_tokens | requested (full_ocr/extract)."
     )
-    engine: str | None = Field(None, description="What read the pages: deepseek-ocr, deepseek-ocr-2, rapidocr.")
+    engine: str | None = Field(
+        None, description="What read the pages: deepseek-ocr, deepseek-ocr-2, rapidocr."
+    )
     trail: list[str] = Field(default_factory=list, description="Each step tried, in order, and its outcome.")
 
 

@@ -45,31 +45,38 @@ def _fill(store: IndexStore, n_pages: int) -> list[str]:
     return [p.page_id for p in pages]
 
 
+def measure(n_pages: int = 5, repeats: int = 20) -> dict[str, float]:
+    """Median/min/max seconds of one get_tokens call for n_pages Base pages (after a warm-up)."""
+    config = IndexConfig(text_model="bench", text_dim=TEXT_DIM, mode="base")
+    with tempfile.TemporaryDirectory() as tmp, IndexStore.open(Path(tmp) / "bench.db", config) as store:
+        page_ids = _fill(store, n_pages)
+        store.get_tokens(page_ids)  # warm-up: first query loads segments and caches
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            got = store.get_tokens(page_ids)
+            times.append(time.perf_counter() - start)
+        assert len(got) == n_pages and all(t.shape == (ROWS, HIDDEN) for t in got.values())
+    return {
+        "median": statistics.median(times),
+        "min": min(times),
+        "max": max(times),
+        "raw_mb": n_pages * ROWS * HIDDEN * 2 / 1e6,
+    }
+
+
 def main() -> None:
     """Run the benchmark and print a table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pages", type=int, default=5, help="pages fetched per call")
     parser.add_argument("--repeats", type=int, default=20, help="timed calls (median reported)")
     args = parser.parse_args()
-
-    config = IndexConfig(text_model="bench", text_dim=TEXT_DIM, mode="base")
-    with tempfile.TemporaryDirectory() as tmp, IndexStore.open(Path(tmp) / "bench.db", config) as store:
-        page_ids = _fill(store, args.pages)
-        store.get_tokens(page_ids)  # warm-up: first query loads segments and caches
-        times = []
-        for _ in range(args.repeats):
-            start = time.perf_counter()
-            got = store.get_tokens(page_ids)
-            times.append(time.perf_counter() - start)
-        assert len(got) == args.pages and all(t.shape == (ROWS, HIDDEN) for t in got.values())
-
-    raw_mb = args.pages * ROWS * HIDDEN * 2 / 1e6
-    median = statistics.median(times)
+    m = measure(args.pages, args.repeats)
     print("| pages | rows x hidden | dtype | raw MB | median ms | min ms | max ms | MB/s |")
     print("|---|---|---|---|---|---|---|---|")
     print(
-        f"| {args.pages} | {ROWS} x {HIDDEN} | bf16 | {raw_mb:.2f} | {median * 1e3:.1f} | "
-        f"{min(times) * 1e3:.1f} | {max(times) * 1e3:.1f} | {raw_mb / median:.0f} |"
+        f"| {args.pages} | {ROWS} x {HIDDEN} | bf16 | {m['raw_mb']:.2f} | {m['median'] * 1e3:.1f} | "
+        f"{m['min'] * 1e3:.1f} | {m['max'] * 1e3:.1f} | {m['raw_mb'] / m['median']:.0f} |"
     )
 
 

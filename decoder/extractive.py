@@ -65,6 +65,7 @@ from decoder.extractive_text import (
 DEFAULT_MAX_CHARS = 200
 _TOP_SENTENCES = 3  # sentences whose spans are considered
 _MIN_EVIDENCE = 0.1  # best sentence must share at least this idf mass with the question
+_RANK_PENALTY = 0.05  # per retrieval rank of the page a sentence is on
 
 
 Box = tuple[float, float, float, float]
@@ -147,16 +148,16 @@ def answer_extractive(
     ranked = sorted(sentences, key=lambda s: -s.score)
     if ranked[0].score < _MIN_EVIDENCE:
         return ExtractiveAnswer("", 0.0)
-    best: tuple[float, _Sentence, int, int] | None = None
+    scored: list[tuple[float, _Sentence, int, int]] = []
     top = ranked[0].score
     for sent in ranked[:_TOP_SENTENCES]:
         for i, j, f in _candidates(sent, q, sent.score / top):
-            total = _score(f)
-            if best is None or total > best[0]:
-                best = (total, sent, i, j)
-    if best is None:
+            scored.append((_score(f), sent, i, j))
+    if not scored:
         return ExtractiveAnswer("", 0.0)
-    total, sent, i, j = best
+    if embedder is not None and q.focus:
+        scored = _rerank_by_focus(scored, q, pages, embedder)
+    total, sent, i, j = max(scored, key=lambda c: c[0])
     page = pages[sent.hit]
     start, end = sent.tokens[i].start, sent.tokens[j - 1].end
     if end - start > max_chars:
@@ -231,7 +232,7 @@ def _score_sentences(sentences: list[_Sentence], q: QuestionInfo, pages: list[An
             sent.side[0] = q.side.get(top_key, 0)
         seq = [t.key for t in sent.tokens if t.key]
         pairs = sum(1 for a, b in zip(seq, seq[1:], strict=False) if (a, b) in qpairs)
-        sent.score = hit_w / total + 0.1 * min(pairs, 3) - 0.05 * sent.hit
+        sent.score = hit_w / total + 0.1 * min(pairs, 3) - _RANK_PENALTY * sent.hit
         sent.qmass = total
     if embedder is not None:
         vecs = np.asarray(embedder.embed([_text(pages, s) for s in sentences]), dtype=np.float32)
@@ -352,7 +353,11 @@ def _candidates(sent: _Sentence, q: QuestionInfo, rel_score: float = 1.0):
     clause = q.answer_type in (REASON, MANNER)
     max_len = 20 if clause else 8
     for i in range(n):
-        if not content[i] or qword[i] or toks[i].text in _CLOSERS:
+        if (
+            not content[i]
+            or (qword[i] and not (i in v.focus_at and toks[i].is_cap))
+            or toks[i].text in _CLOSERS
+        ):
             continue
         words = 0
         for j in range(i + 1, min(n, i + max_len) + 1):
@@ -374,6 +379,14 @@ def _inner_ok(toks: list[Token], p: int) -> bool:
     t = toks[p]
     if t.low in _INNER_OK:
         return True
+    if 0 < p < len(toks) - 1:
+        left, right = toks[p - 1], toks[p + 1]
+        # "William P. Bell", "J. R. R. Tolkien": the period of an initial inside a name
+        if t.text == "." and len(left.text) == 1 and left.is_cap and right.is_cap:
+            return True
+        # "5 to 15", "between 96,660 and 128,843", "1914–1918": a numeric range is one answer
+        if t.low in ("to", "or", "–", "—") and is_number(left.low) and is_number(right.low):
+            return True
     if t.text == "," and 0 < p < len(toks) - 1:
         left, right = toks[p - 1], toks[p + 1]
         # "February 7, 2016", "Santa Clara, California"
@@ -381,8 +394,13 @@ def _inner_ok(toks: list[Token], p: int) -> bool:
     return False
 
 
-def _side_mass(v: _SentenceView, i: int, j: int) -> tuple[float, float, float]:
-    """(expected-side proximity, wrong-side proximity, adjacent) of the question words around span [i, j)."""
+def _side_mass(
+    v: _SentenceView, i: int, j: int, inside: frozenset[int] | set[int] = frozenset()
+) -> tuple[float, float, float]:
+    """(expected-side proximity, wrong-side proximity, adjacent) of the question words around span [i, j).
+
+    Question words at positions `inside` (the focus noun heading the span) count as adjacent and expected.
+    """
     near = wrong = 0.0
     adjacent = 0.0
     toks = v.toks
@@ -391,6 +409,10 @@ def _side_mass(v: _SentenceView, i: int, j: int) -> tuple[float, float, float]:
         toks[i - 1].low == "by" or (i > 1 and toks[i - 2].low == "by" and toks[i - 1].low in DETERMINERS)
     )
     for p, m, side in v.matched:
+        if p in inside:
+            near += m
+            adjacent = 1.0
+            continue
         if i <= p < j:
             continue
         if p < i:
@@ -413,25 +435,28 @@ def _span_features(v: _SentenceView, i: int, j: int, q: QuestionInfo, words: int
     n_content = sum(1 for p in range(i, j) if content[p] and v.word[p])
     if n_content == 0:
         return None
-    n_q = sum(1 for p in range(i, j) if qword[p])
-    if n_q >= n_content:
+    # The question's focus noun at an edge of the span is the answer's own head ("which court" → "the Court
+    # of Justice", "what commission" → "the Santer Commission"): not a repeated question word.
+    edge_focus = {p for p in (i, j - 1) if p in v.focus_at and toks[p].is_cap}
+    n_q = sum(1 for p in range(i, j) if qword[p] and p not in edge_focus)
+    if n_q + len(edge_focus) >= n_content:
         return None
     span = toks[i:j]
     t_score = _type_score(span, q, toks, i, j)
-    near, wrong, adjacent = _side_mass(v, i, j)
+    near, wrong, adjacent = _side_mass(v, i, j, edge_focus)
     cut_left = float(i > 0 and content[i - 1] and not qword[i - 1] and v.word[i - 1])
     cut_right = float(j < len(toks) and content[j] and not qword[j] and v.word[j])
     ws = [t for t in span if t.text[0].isalnum()]
     caps = sum(1 for t in ws if t.is_cap and not is_number(t.low)) / max(1, len(ws))
     quoted = float(i > 0 and toks[i - 1].text in ('"', "“") and j < len(toks) and toks[j].text in ('"', "”"))
-    focus = float((i - 1) in v.focus_at or j in v.focus_at or (i - 2) in v.focus_at)
+    focus = float(bool(edge_focus) or (i - 1) in v.focus_at or j in v.focus_at or (i - 2) in v.focus_at)
     subject = float(q.wh_is_subject and j <= v.first_verb)
     return [
         t_score,
         near,
         wrong,
         adjacent,
-        n_q / n_content,
+        n_q / (n_content - len(edge_focus)),
         cut_left,
         cut_right,
         max(0, words - _TYPE_LENGTH.get(q.answer_type, 3)),
@@ -538,6 +563,32 @@ def _clause_candidates(v: _SentenceView, q: QuestionInfo):
 def _score(f: list[float], w: dict[str, float] | None = None) -> float:
     w = w or _WEIGHTS
     return sum(w[k] * x for k, x in zip(FEATURES, f, strict=True))
+
+
+_FOCUS_RERANK = 12  # best candidates re-scored by how well they fit the question's focus noun
+_FOCUS_WEIGHT = 2.0
+
+
+def _rerank_by_focus(
+    scored: list[tuple[float, _Sentence, int, int]], q: QuestionInfo, pages: list[Any], embedder: Any
+) -> list[tuple[float, _Sentence, int, int]]:
+    """Re-score the best candidates by the dense similarity of their text to the focus noun.
+
+    "What position did he hold?" wants a span that is a kind of position ("draftsman"), not the nearest noun
+    ("company"): a sentence embedding of a short phrase sits near the embeddings of its category words. The
+    similarity is centred on the candidates' mean, so only the differences between candidates count.
+    """
+    best = sorted(scored, key=lambda c: -c[0])[:_FOCUS_RERANK]
+    if len(best) < 2:
+        return scored
+    texts = [pages[sent.hit].text[sent.tokens[i].start : sent.tokens[j - 1].end] for _, sent, i, j in best]
+    vecs = np.asarray(embedder.embed([q.focus, *texts]), dtype=np.float32)
+    sims = vecs[1:] @ vecs[0]
+    mean = float(sims.mean())
+    return [
+        (t + _FOCUS_WEIGHT * (float(sim) - mean), sent, i, j)
+        for (t, sent, i, j), sim in zip(best, sims, strict=True)
+    ]
 
 
 # ---------------------------------------------------------------------------------------------- citations

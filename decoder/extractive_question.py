@@ -125,6 +125,14 @@ class QuestionInfo:
     side: dict[str, int] = field(default_factory=dict)
 
 
+_COPULA = frozenset(["is", "are", "was", "were", "'s"])
+
+
+def _has_main_verb(words: list[str]) -> bool:
+    """A finite or participle verb among the words ("was founded", "is located"): not a bare copula."""
+    return any(w in IRREGULAR_PAST or w in VERB_FORMS or (len(w) > 4 and w.endswith("ed")) for w in words)
+
+
 def _head_after(words: list[str], i: int) -> tuple[str, int]:
     """The head noun of the phrase starting at words[i] (skipping determiners, looking through "type of")."""
     j = i
@@ -174,6 +182,9 @@ def analyze_question(question: str) -> QuestionInfo:
     if wh in ("who", "whom", "whose"):
         info.answer_type = PERSON
         info.wh_is_subject = wh == "who" and nxt not in AUXILIARIES | {"did", "does", "do"}
+        if nxt in _COPULA:
+            # "Who were the two abbots …" ~ "the two abbots, William and John": the noun names the answer
+            info.focus, _ = _head_after(words, wi + 2)
     elif wh == "when":
         info.answer_type = DATE
     elif wh == "where":
@@ -212,6 +223,10 @@ def analyze_question(question: str) -> QuestionInfo:
     # the wh-word precede the answer; words after it follow it when the wh-phrase is the subject ("which team
     # won X" ~ "Denver won X") and precede it after inversion ("what did Tesla invent" ~ "Tesla invented Y").
     after = 1 if not info.wh_is_subject else -1
+    if nxt in _COPULA and not _has_main_verb(words[wi + 2 :]):
+        # "Who were the color analysts?" equates the answer with the rest: "A and B as color analysts" and
+        # "the color analysts were A and B" are both declarative forms, so no side is expected.
+        after = 0
     for t_i, t in enumerate(toks):
         if t.key and t.key in keys and t.key not in info.side:
             info.side[t.key] = 1 if t_i < wi else (0 if t_i < phrase_end else after)

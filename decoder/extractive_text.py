@@ -8,6 +8,7 @@ few open-class hints (months, number words, units); nothing here is fitted to a 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 # A number (1,000 / 3.5 / 1990s / 19th), a word (with inner hyphens/apostrophes), or one other visible char.
@@ -295,13 +296,21 @@ def stem(word: str) -> str:
     return w
 
 
+def fold_accents(word: str) -> str:
+    """"gospić" -> "gospic": people type names without their diacritics, so matching ignores them."""
+    if word.isascii():
+        return word
+    decomposed = unicodedata.normalize("NFKD", word)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
 def tokenize(text: str, offset: int = 0) -> list[Token]:
     """Tokens of `text` with spans shifted by `offset` (so a sentence's tokens index the page text)."""
     out = []
     for m in _TOKEN.finditer(text):
         t = m.group()
         low = t.lower().replace("’", "'")
-        key = "" if (low in STOPWORDS or not t[0].isalnum()) else stem(low)
+        key = "" if (low in STOPWORDS or not t[0].isalnum()) else stem(fold_accents(low))
         out.append(Token(t, m.start() + offset, m.end() + offset, low, key))
     return out
 

@@ -2,8 +2,8 @@
 
 Facts carried over from the DeepSeek-OCR paper and its preprocessing:
 - SAM patch 16, then the 16x conv compressor (two stride-2 convs): a view of S px gives (S/16/4)^2 tokens.
-- Each row of the token grid is followed by a learned `image_newline`, and one `view_seperator` ends the image,
-  so a single view of S px injects q*(q+1)+1 rows, q = S/64 (Base 1024 -> 16*17+1 = 273).
+- Each row of the token grid is followed by a learned `image_newline`, and one `view_seperator` ends the
+  image, so a single view of S px injects q*(q+1)+1 rows, q = S/64 (Base 1024 -> 16*17+1 = 273).
 - Tiny/Small are resized straight to the square (the paper: "to avoid wasting vision tokens"); Base/Large keep
   the aspect ratio and are padded to the square with the normalisation mean (0.5 -> 127).
 - Gundam = n 640 px tiles (grid chosen from the aspect ratio among 2..9 tiles) followed by a padded 1024 px

@@ -50,8 +50,16 @@ class TextEmbedder:
     # Class attributes, so an index config can be written before the model is loaded.
     name: str = MODEL_NAME
     dim: int = MODEL_DIM
+    max_windows: int | None = None
 
-    def __init__(self, model_dir: Path | None = None, device: str = "cpu") -> None:
+    def __init__(
+        self, model_dir: Path | None = None, device: str = "cpu", max_windows: int | None = None
+    ) -> None:
+        """max_windows: at most this many windows per text, evenly spread over it (None: cover all of it).
+        Embedding is nearly all of a CPU build's time; 2 windows still span a ~400-word page end to end."""
+        if max_windows is not None and max_windows < 1:
+            raise ValueError(f"max_windows must be >= 1, got {max_windows}")
+        self.max_windows = max_windows
         from transformers import AutoModel, AutoTokenizer
 
         model_dir = Path(model_dir) if model_dir is not None else bundled_model_dir()
@@ -119,6 +127,10 @@ class TextEmbedder:
             return [ids]
         stride = size - WINDOW_OVERLAP
         n = math.ceil((len(ids) - size) / stride) + 1
+        if self.max_windows is not None:
+            n = min(n, self.max_windows)
+        if n == 1:
+            return [ids[:size]]
         starts = [round(k * (len(ids) - size) / (n - 1)) for k in range(n)]
         return [ids[s : s + size] for s in starts]
 

@@ -206,7 +206,10 @@ class _PdfDocument(Document):
             raise SourceError(self.path, f"page {index + 1} has an empty or invalid page box")
         scale = PDF_DPI / 72
         _check_pixels(
-            self.path, index + 1, math.ceil(box.width * scale), math.ceil(box.height * scale),
+            self.path,
+            index + 1,
+            math.ceil(box.width * scale),
+            math.ceil(box.height * scale),
             f"renders at {PDF_DPI} dpi to",
         )
 
@@ -250,9 +253,7 @@ class _ImageDocument(Document):
         except Image.DecompressionBombError as e:
             found = re.search(r"\((\d+) pixels\)", str(e))
             size = f" ({int(found.group(1)) / 1e6:.0f} megapixels)" if found else ""
-            raise SourceError(
-                path, f"image is too large{size}, over the {_limit()} limit per page"
-            ) from None
+            raise SourceError(path, f"image is too large{size}, over the {_limit()} limit per page") from None
         except UnidentifiedImageError:
             raise SourceError(path, "cannot open: corrupt image or not an image file") from None
         except (OSError, ValueError, SyntaxError) as e:

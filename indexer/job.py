@@ -11,6 +11,7 @@ Crash safety comes from ordering, not from transactions (Milvus has none):
 from __future__ import annotations
 
 import hashlib
+import itertools
 import multiprocessing
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -165,33 +166,29 @@ class IndexBuilder:
                 report.skipped += 1
                 continue
             if cand.error:
-                self._fail(report, FileOutcome(str(cand.path), "failed", error=cand.error))
+                self._record(report, FileOutcome(str(cand.path), "failed", error=cand.error))
                 continue
             try:
                 doc_id = file_sha256(cand.path)
                 size = cand.path.stat().st_size
             except OSError as exc:
-                self._fail(
+                self._record(
                     report, FileOutcome(str(cand.path), "failed", error=f"cannot read: {exc.strerror or exc}")
                 )
                 continue
-            existing = self.store.get_doc(doc_id)
             if doc_id in planned_ids:  # the same bytes under a second path in this run: index once
-                outcome = FileOutcome(str(cand.path), "unchanged", doc_id, error="")
-                report.outcomes.append(outcome)
-                self.emit(outcome.as_event())
+                self._record(report, FileOutcome(str(cand.path), "unchanged", doc_id))
                 continue
+            existing = self.store.get_doc(doc_id)
             if existing is not None and existing.status == "complete":
                 self._drop_older_versions(str(cand.path), doc_id)
-                outcome = FileOutcome(str(cand.path), "unchanged", doc_id, existing.pages)
-                report.outcomes.append(outcome)
-                self.emit(outcome.as_event())
+                self._record(report, FileOutcome(str(cand.path), "unchanged", doc_id, existing.pages))
                 continue
             try:
                 with open_document(cand.path) as doc:
                     n_pages = doc.n_pages
             except SourceError as exc:
-                self._fail(report, FileOutcome(str(cand.path), "failed", doc_id, error=exc.message))
+                self._record(report, FileOutcome(str(cand.path), "failed", doc_id, error=exc.message))
                 continue
             if existing is not None and existing.status == "deleting":
                 self.store.delete_doc(doc_id)  # finish an interrupted delete before indexing afresh
@@ -201,7 +198,7 @@ class IndexBuilder:
             planned_ids.add(doc_id)
         return plan
 
-    def _fail(self, report: BuildReport, outcome: FileOutcome) -> None:
+    def _record(self, report: BuildReport, outcome: FileOutcome) -> None:
         report.outcomes.append(outcome)
         self.emit(outcome.as_event())
 
@@ -210,48 +207,33 @@ class IndexBuilder:
     def _extracted(
         self, plan: list[_Planned], pool: ProcessPoolExecutor | None
     ) -> Iterator[tuple[_Planned, Iterator[ExtractedPage]]]:
+        """Each planned document with a lazy stream of its extracted pages, in plan order. Workers run
+        ahead by a bounded window, across document boundaries, so small documents keep them busy."""
         tasks = [(i, chunk) for i, p in enumerate(plan) for chunk in _chunks(p.todo, PAGES_PER_TASK)]
-        with_image = self.vision is not None
+        groups = itertools.groupby(self._task_results(plan, tasks, pool), key=lambda result: result[0])
+        current = next(groups, None)
+        for i, planned in enumerate(plan):
+            if current is not None and current[0] == i:
+                yield planned, _pages(item for _, item in current[1])
+                current = next(groups, None)  # groupby skips what a failed document left unread
+            else:
+                yield planned, iter(())  # nothing left to extract: a resumed, fully written document
 
-        def run(i: int, chunk: list[int]) -> list[ExtractedPage]:
-            return extract_pages(str(plan[i].path), chunk, self.options.ocr, with_image)
-
+    def _task_results(
+        self, plan: list[_Planned], tasks: list[tuple[int, list[int]]], pool: ProcessPoolExecutor | None
+    ) -> Iterator[tuple[int, list[ExtractedPage] | Exception]]:
+        args = [(str(plan[i].path), chunk, self.options.ocr, self.vision is not None) for i, chunk in tasks]
         window = max(2, 2 * self.options.workers)
         futures: dict[int, Future[list[ExtractedPage]]] = {}
-
-        def submit(k: int) -> None:
-            if pool is not None and k < len(tasks) and k not in futures:
-                i, chunk = tasks[k]
-                futures[k] = pool.submit(
-                    extract_pages, str(plan[i].path), chunk, self.options.ocr, with_image
-                )
-
-        def results() -> Iterator[tuple[int, list[ExtractedPage] | Exception]]:
-            for k in range(window):
-                submit(k)
-            for k, (i, chunk) in enumerate(tasks):
-                submit(k + window)
-                try:
-                    yield i, futures.pop(k).result() if pool is not None else run(i, chunk)
-                except Exception as exc:  # a page that cannot be read fails its document, not the job
-                    yield i, exc
-
-        stream = results()
-        pending: tuple[int, list[ExtractedPage] | Exception] | None = next(stream, None)
-        for i, planned in enumerate(plan):
-
-            def pages_of_doc(i: int = i) -> Iterator[ExtractedPage]:
-                nonlocal pending
-                while pending is not None and pending[0] == i:
-                    item = pending[1]
-                    pending = next(stream, None)
-                    if isinstance(item, Exception):
-                        raise item
-                    yield from item
-
-            yield planned, pages_of_doc()
-            while pending is not None and pending[0] == i:  # drain what a failed document left unread
-                pending = next(stream, None)
+        for k, (i, _) in enumerate(tasks):
+            if pool is not None:
+                for ahead in range(k, min(k + window, len(tasks))):
+                    if ahead not in futures:
+                        futures[ahead] = pool.submit(extract_pages, *args[ahead])
+            try:
+                yield i, futures.pop(k).result() if pool is not None else extract_pages(*args[k])
+            except Exception as exc:  # a page that cannot be read fails its document, not the job
+                yield i, exc
 
     # -- writing one document --
 
@@ -334,6 +316,13 @@ def in_shard(path: Path, shard: tuple[int, int]) -> bool:
     """Stable partition by path, so parallel workers over the same tree never take the same file."""
     k, n = shard
     return n == 1 or int(hashlib.sha1(str(path).encode()).hexdigest(), 16) % n == k
+
+
+def _pages(results: Iterable[list[ExtractedPage] | Exception]) -> Iterator[ExtractedPage]:
+    for item in results:
+        if isinstance(item, Exception):
+            raise item
+        yield from item
 
 
 def _chunks(items: list[int], size: int) -> Iterator[list[int]]:

@@ -63,5 +63,10 @@ def index_audit(conn: Connection, names: CollectionNames) -> dict[str, int]:
     for row in conn.query_all(names.tokens, Filter(), ["page_id"]):
         token_rows += 1
         orphan_tokens += row["page_id"] not in known
-    return {"page_rows": len(page_ids), "distinct_pages": len(known), "orphan_pages": orphan_pages,
-            "token_rows": token_rows, "orphan_token_rows": orphan_tokens}
+    return {
+        "page_rows": len(page_ids),
+        "distinct_pages": len(known),
+        "orphan_pages": orphan_pages,
+        "token_rows": token_rows,
+        "orphan_token_rows": orphan_tokens,
+    }

@@ -113,7 +113,9 @@ def decode_tensor(
     if torch_dtype is None:
         raise TokenIntegrityError(page_id, f"unknown dtype {dtype!r}")
     try:
-        raw = base64.b64decode("".join(chunks), validate=True)
+        # strict_mode rejects non-alphabet bytes in C; b64decode(validate=True) runs a regex first, and
+        # was two thirds of the decode time. The sha256 below still guards the bytes themselves.
+        raw = binascii.a2b_base64("".join(chunks), strict_mode=True)
     except (binascii.Error, ValueError) as exc:
         raise TokenIntegrityError(page_id, f"payload is not base64: {exc}") from exc
     if hashlib.sha256(raw).hexdigest() != sha256:

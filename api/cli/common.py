@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from api.service import Service
 from api.settings import Settings
+
+if TYPE_CHECKING:
+    from api.service import Service
 
 DataDir = Annotated[
     Path | None,
@@ -37,6 +39,8 @@ EXIT_STORE = 3
 
 def make_service(**overrides: Any) -> Service:
     """A Service from VTRAG_* settings with the given command-line overrides (None = not given)."""
+    from api.service import Service  # torch and friends load only for commands that work locally
+
     try:
         settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValueError as exc:

@@ -18,6 +18,7 @@ from api.cli.common import (
     guarded,
     make_service,
 )
+from api.cli.remote import Server, remote_ask, remote_search
 from api.schemas import SearchResponse
 from api.service import Service
 
@@ -41,8 +42,11 @@ def search(
     milvus_uri: MilvusUri = None,
     as_json: JsonOut = False,
     queries: QueriesFile = None,
+    server: Server = None,
 ) -> None:
     """Hybrid search (BM25 + dense text, fused with RRF) over the indexed pages."""
+    if server is not None:
+        return remote_search(server, query, queries, top_k=top_k, doc=doc, as_json=as_json)
     service = make_service(data_dir=data_dir, milvus_uri=milvus_uri)
     if _batch("search", service, query, queries, top_k=top_k, doc=doc, as_json=as_json):
         return
@@ -66,8 +70,11 @@ def ask(
     milvus_uri: MilvusUri = None,
     as_json: JsonOut = False,
     questions: QuestionsFile = None,
+    server: Server = None,
 ) -> None:
     """Answer a question from the top pages, with page and box citations."""
+    if server is not None:
+        return remote_ask(server, question, questions, top_k=top_k, doc=doc, as_json=as_json)
     service = make_service(data_dir=data_dir, milvus_uri=milvus_uri)
     if _batch("ask", service, question, questions, top_k=top_k, doc=doc, as_json=as_json):
         return

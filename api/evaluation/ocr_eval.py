@@ -107,7 +107,7 @@ def run_ocr(
     pages: Sequence[OcrPage],
     modes: Sequence[str] = DEFAULT_MODES,
     *,
-    reader: Callable[[Any], str] | None = None,
+    reader: Callable[[Any, OcrPage], str] | None = None,
     count_tokens: Callable[[str], int] | None = None,
     title: bool = False,
     progress: Callable[[str], None] | None = None,
@@ -117,7 +117,7 @@ def run_ocr(
     Args:
         pages: the pages.
         modes: resolution modes.
-        reader: image -> text (default: RapidOCR lines joined by spaces).
+        reader: (image, page) -> text (default: RapidOCR lines of the image joined by spaces).
         count_tokens: text -> tokens (default: `TokenCounter`).
         title: set the title above the text.
         progress: called with a short line now and then.
@@ -135,7 +135,7 @@ def run_ocr(
         ocr = Ocr()
         engine = "rapidocr (indexer/ocr.py)"
 
-        def reader(image: Any) -> str:
+        def reader(image: Any, page: OcrPage) -> str:
             return " ".join(line.text for line in ocr.read(image))
 
     count = count_tokens or TokenCounter()
@@ -146,10 +146,12 @@ def run_ocr(
         pairs = []
         elapsed = 0.0
         for n, page in enumerate(pages, 1):
-            image, carried = mode_view(page.text, mode, title=page.title if title else None, layout=PageLayout())
+            image, carried = mode_view(
+                page.text, mode, title=page.title if title else None, layout=PageLayout()
+            )
             ref = normalise(carried)
             t0 = time.perf_counter()
-            hyp = normalise(reader(image))
+            hyp = normalise(reader(image, page))
             elapsed += time.perf_counter() - t0
             tokens = count(ref)
             edits = levenshtein(ref, hyp)
@@ -184,8 +186,40 @@ def run_ocr(
             b["char_accuracy"] = max(0.0, 1.0 - b["edits"] / b["chars"]) if b["chars"] else 0.0
             b["text_tokens_mean"] = b["tokens"] / b["pages"]
             b["compression"] = b["text_tokens_mean"] / summary["vision_tokens"]
-        summary["buckets"] = dict(sorted(buckets.items(), key=lambda kv: int(kv[0].split("-")[0].rstrip("+"))))
+        summary["buckets"] = dict(
+            sorted(buckets.items(), key=lambda kv: int(kv[0].split("-")[0].rstrip("+")))
+        )
         out["modes"][mode] = summary
         say(f"{mode}: char accuracy {summary['char_accuracy']:.4f}")
     out["records"] = records
     return out
+
+
+def vision_readers(
+    name: str,
+    pages: Sequence[OcrPage],
+    modes: Sequence[str],
+    *,
+    cache_dir: Any = None,
+    title: bool = False,
+) -> dict[str, Callable[[Any, OcrPage], str]]:
+    """Readers that decode each page from the tokens a vision model stored for it, one index per mode.
+
+    The pages are indexed (as PDFs, with the configured encoder: VTRAG_ENCODER, VTRAG_WEIGHTS_DIR) into a
+    cached scratch index per mode; a reader ignores the image it is handed and runs `Service.extract(page,
+    "free_ocr")` on the stored rows, which is what the vision profile answers from.
+    """
+    from api.evaluation.scratch import prepare
+
+    docs = [CorpusDoc(p.id, p.title, p.text) for p in pages]
+    readers: dict[str, Callable[[Any, OcrPage], str]] = {}
+    for mode in modes:
+        index = prepare(f"{name}-ocr", docs, text_source="pdf", mode=mode, title=title, cache_dir=cache_dir)
+        service = index.service()
+        doc_of = {index.record_id(d.source): d.doc_id for d in service.store().list_docs(status="complete")}
+
+        def read(image: Any, page: OcrPage, service: Any = service, doc_of: dict = doc_of) -> str:
+            return str(service.extract(f"{doc_of[page.id]}:1", "free_ocr").text)
+
+        readers[mode] = read
+    return readers

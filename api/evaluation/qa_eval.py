@@ -48,7 +48,9 @@ def run_qa(
     service = index.service()
     records: list[dict[str, Any]] = []
     try:
-        by_record = {index.record_id(d.source): d.doc_id for d in service.store().list_docs(status="complete")}
+        by_record = {
+            index.record_id(d.source): d.doc_id for d in service.store().list_docs(status="complete")
+        }
         t0 = time.perf_counter()
         for n, (item, resp) in enumerate(ask_many(service, items, top_k=top_k), 1):
             golds = ds.answers[item.id]

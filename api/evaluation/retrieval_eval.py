@@ -32,6 +32,23 @@ def select_queries(ds: EvalDataset, sample: int | None, seed: int = 13) -> list[
     return ids
 
 
+def restrict_corpus(ds: EvalDataset, qids: Sequence[str], size: int, seed: int = 13) -> EvalDataset:
+    """The dataset with its corpus cut to `size` records: every record judged for `qids`, plus a seeded random
+    draw of the others (distractors). For runs too expensive on the full corpus (OCR'ing every page); the
+    numbers are then easier than full-corpus ones and comparable only with runs on the same cut.
+    """
+    import random
+    from dataclasses import replace
+
+    judged = [d for q in qids for d in ds.relevant(q) if d in ds.corpus]
+    keep = set(judged)
+    others = [d for d in ds.corpus if d not in keep]
+    extra = max(0, size - len(keep))
+    keep |= set(random.Random(seed).sample(others, min(extra, len(others))))
+    corpus = {d: doc for d, doc in ds.corpus.items() if d in keep}
+    return replace(ds, corpus=corpus)
+
+
 def raw_text(title: str, text: str, with_title: bool) -> str:
     return f"{title} {text}" if with_title and title else text
 

@@ -128,6 +128,9 @@ def prepare(
         "render": RENDER_VERSION,
         "text_model": TextEmbedder.name,
     }
+    encoder = Settings().encoder
+    if encoder != "none":  # a vision index stores tokens too: never mixed with a lite one
+        key["encoder"] = encoder
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
     root = (cache_dir or default_cache_dir()) / f"{name.replace('/', '-')}-{text_source}-{mode}-{digest}"
     pages = root / "pages"
@@ -168,6 +171,13 @@ def prepare(
     if report.failed:
         first = "; ".join(f"{o.path}: {o.error}" for o in report.failed[:3])
         raise RuntimeError(f"{len(report.failed)} of {len(docs)} pages failed to index: {first}")
+    if stats["pages"] != len(docs) or stats["documents"] != len(docs):
+        # Never score against an index that silently lacks pages: every record is one page.
+        raise RuntimeError(
+            f"the scratch index holds {stats['documents']} documents / {stats['pages']} pages "
+            f"for {len(docs)} "
+            f"records; delete {root} and run again"
+        )
     summary = report.summary()
     build = {
         "render_seconds": round(render_s, 1),

@@ -1,5 +1,6 @@
-"""The mission's central claim, proven on CPU: decoding from tokens that went through Milvus gives logits
-bit-identical (fp32) to the full image -> encoder -> decoder forward, for v1 (Tiny, Base, Gundam) and OCR-2."""
+"""The mission's central claim, proven on CPU: decoding from tokens that went through Milvus gives
+logits bit-identical (fp32) to the full image -> encoder -> decoder forward, for v1 (Tiny, Base, Gundam)
+and OCR-2."""
 
 from __future__ import annotations
 

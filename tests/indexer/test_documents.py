@@ -215,15 +215,26 @@ def test_multipage_tiff(tmp_path: Path) -> None:
         assert (doc.kind, doc.n_pages) == ("image", 3)
         pages = list(doc.pages())
         assert [(p.width_pt, p.height_pt, p.dpi) for p in pages] == [
-            (200, 100, IMAGE_DPI), (210, 100, IMAGE_DPI), (220, 100, IMAGE_DPI)
+            (200, 100, IMAGE_DPI),
+            (210, 100, IMAGE_DPI),
+            (220, 100, IMAGE_DPI),
         ]
         assert all(p.pdf_page is None for p in pages)
         image = pages[2].render()
         assert (image.mode, image.size) == ("RGB", (220, 100))
 
 
-@pytest.mark.parametrize(("suffix", "fmt"), [(".png", "PNG"), (".jpg", "JPEG"), (".jpeg", "JPEG"),
-                                             (".bmp", "BMP"), (".webp", "WEBP"), (".tif", "TIFF")])
+@pytest.mark.parametrize(
+    ("suffix", "fmt"),
+    [
+        (".png", "PNG"),
+        (".jpg", "JPEG"),
+        (".jpeg", "JPEG"),
+        (".bmp", "BMP"),
+        (".webp", "WEBP"),
+        (".tif", "TIFF"),
+    ],
+)
 def test_image_formats_render_native(tmp_path: Path, suffix: str, fmt: str) -> None:
     path = tmp_path / f"page{suffix.upper()}"  # suffix case does not matter
     Image.new("RGB", (123, 45), (200, 10, 10)).save(path, format=fmt)

@@ -28,8 +28,9 @@ def ocr() -> Iterator[Ocr]:
         yield engine
 
 
-def _text_image(lines: list[tuple[tuple[float, float], str]], size: tuple[float, float] = (420, 160)
-                ) -> Image.Image:
+def _text_image(
+    lines: list[tuple[tuple[float, float], str]], size: tuple[float, float] = (420, 160)
+) -> Image.Image:
     """Render text at given points of a small page, at 144 dpi (2 px per point)."""
     doc = pymupdf.open()
     page = doc.new_page(width=size[0], height=size[1])
@@ -40,12 +41,14 @@ def _text_image(lines: list[tuple[tuple[float, float], str]], size: tuple[float,
 
 
 def test_reads_lines_in_reading_order(ocr: Ocr) -> None:
-    image = _text_image([
-        ((20, 40), "The harbour light"),
-        ((20, 80), "Left column"),
-        ((260, 80), "Right column"),
-        ((20, 120), "was built in 1871"),
-    ])
+    image = _text_image(
+        [
+            ((20, 40), "The harbour light"),
+            ((20, 80), "Left column"),
+            ((260, 80), "Right column"),
+            ((20, 120), "was built in 1871"),
+        ]
+    )
     lines = ocr.read(image)
     texts = [line.text for line in lines]
     assert texts == ["The harbour light", "Left column", "Right column", "was built in 1871"]

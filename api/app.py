@@ -1,0 +1,71 @@
+"""The FastAPI app: `create_app(settings)`. Routers per resource under /v1; OpenAPI at /docs.
+
+Importing this module loads nothing heavy: the index, the text model and the vision model are opened in the
+lifespan, when the server starts.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from api.errors import install_error_handlers
+from api.metrics import Metrics
+from api.middleware import BodyLimitMiddleware, MetricsMiddleware, UnhandledErrorMiddleware
+from api.routers import answer, documents, extract, health, jobs, pages, search
+from api.service import Service
+from api.settings import Settings, get_settings
+from api.state import ServerState
+
+log = logging.getLogger("vtrag.api")
+MULTIPART_OVERHEAD = 1 << 20  # part headers and boundaries on top of the files themselves
+
+
+def create_app(settings: Settings | None = None, *, service: Service | None = None) -> FastAPI:
+    """The vtrag REST app.
+
+    Args:
+        settings: the server's settings (default: `get_settings()`, i.e. VTRAG_* variables).
+        service: a ready Service to serve (tests inject one with a tiny vision model); by default one is
+            built from the settings when the app starts. The app closes it on shutdown either way.
+    """
+    settings = settings or get_settings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        svc = service or Service(settings)
+        state = await run_in_threadpool(ServerState.start, settings, svc, metrics)
+        app.state.vtrag = state
+        try:
+            yield
+        finally:
+            app.state.vtrag = None
+            await run_in_threadpool(state.stop)
+
+    app = FastAPI(
+        title="vtrag",
+        version="0.1.0",
+        summary="Vision-token RAG: search, answers with citations, extraction, document uploads.",
+        lifespan=lifespan,
+        docs_url="/docs",
+    )
+    install_error_handlers(app)
+    for router in (search, answer, extract, documents, jobs, pages, health):
+        app.include_router(router.router)
+
+    upload_limit = settings.max_upload_bytes * settings.max_files_per_request + MULTIPART_OVERHEAD
+
+    def body_limit(method: str, path: str) -> int:
+        if method == "POST" and path.rstrip("/") == "/v1/documents":
+            return upload_limit
+        return settings.max_body_bytes
+
+    app.add_middleware(UnhandledErrorMiddleware)
+    app.add_middleware(BodyLimitMiddleware, limit_for=body_limit)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: 413s are measured too
+    return app

@@ -1,0 +1,60 @@
+"""`vtrag serve`: the REST API (FastAPI under uvicorn) over one index."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from api.cli.common import EXIT_BAD_INPUT, DataDir, Device, Encoder, MilvusUri, Weights, fail
+
+
+def serve(
+    host: Annotated[
+        str | None, typer.Option("--host", help="Address to bind (default 127.0.0.1; VTRAG_HOST).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", min=1, max=65535, help="Port (default 8000; VTRAG_PORT).")
+    ] = None,
+    data_dir: DataDir = None,
+    milvus_uri: MilvusUri = None,
+    encoder: Encoder = None,
+    weights: Weights = None,
+    device: Device = None,
+    log_level: Annotated[
+        str, typer.Option("--log-level", help="uvicorn log level: critical|error|warning|info|debug.")
+    ] = "info",
+) -> None:
+    """Serve search, answers, extraction and uploads over REST (/v1, OpenAPI at /docs).
+
+    API keys come from VTRAG_API_KEYS only (never a flag: it would show in the process list). With no keys,
+    reads are open and writes are refused unless VTRAG_ALLOW_UNAUTHENTICATED_WRITES=1 on a loopback host.
+    """
+    import uvicorn
+
+    from api.app import create_app
+    from api.settings import Settings
+
+    overrides: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "data_dir": data_dir,
+        "milvus_uri": milvus_uri,
+        "encoder": encoder,
+        "weights_dir": weights,
+        "device": device,
+    }
+    try:
+        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValueError as exc:
+        fail(f"invalid setting: {exc}", EXIT_BAD_INPUT)
+    if log_level not in ("critical", "error", "warning", "info", "debug"):
+        fail(f"--log-level: unknown level {log_level!r}", EXIT_BAD_INPUT)
+    if not settings.api_keys:
+        typer.echo(
+            "note: no API keys configured (VTRAG_API_KEYS): reads are open, writes are "
+            + ("allowed without a key" if settings.allow_unauthenticated_writes else "refused"),
+            err=True,
+        )
+    # One process: Milvus Lite lets one process open the data dir, and the upload jobs run in this one.
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level, workers=1)

@@ -1,0 +1,142 @@
+"""SDK resources: `client.documents`, `client.jobs`, `client.pages` (sync and async)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Literal
+
+from api import client_constants as C
+from api.client_base import FileInput, Options, Timeout, drop_none, read_files
+from api.client_errors import JobTimeoutError
+from api.wire import DeleteResponse, DocumentListResponse, DocumentResponse, JobResponse, UploadResponse
+
+if TYPE_CHECKING:
+    from api.client import AsyncClient, Client
+
+DocStatus = Literal["indexing", "complete", "deleting"]
+
+
+class Documents:
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def upload(self, *, files: Sequence[FileInput], timeout: Timeout = None) -> UploadResponse:
+        """Upload files (paths, or (filename, bytes | binary file) pairs); returns the indexing job's id."""
+        options = Options("POST", "/v1/documents", files=read_files(files), timeout=timeout)
+        return self._client._call(options, UploadResponse)
+
+    def list(
+        self, *, status: DocStatus | None = None, limit: int = 100, offset: int = 0, timeout: Timeout = None
+    ) -> DocumentListResponse:
+        params = drop_none(status=status, limit=limit, offset=offset)
+        return self._client._call(
+            Options("GET", "/v1/documents", params=params, timeout=timeout), DocumentListResponse
+        )
+
+    def get(self, *, doc_id: str, timeout: Timeout = None) -> DocumentResponse:
+        return self._client._call(
+            Options("GET", f"/v1/documents/{doc_id}", timeout=timeout), DocumentResponse
+        )
+
+    def delete(self, *, doc_id: str, timeout: Timeout = None) -> DeleteResponse:
+        return self._client._call(
+            Options("DELETE", f"/v1/documents/{doc_id}", timeout=timeout), DeleteResponse
+        )
+
+
+class Jobs:
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def get(self, *, job_id: str, timeout: Timeout = None) -> JobResponse:
+        return self._client._call(Options("GET", f"/v1/jobs/{job_id}", timeout=timeout), JobResponse)
+
+    def wait(
+        self,
+        *,
+        job_id: str,
+        poll_interval: float = C.JOB_POLL_INTERVAL,
+        timeout: float = C.JOB_WAIT_TIMEOUT,
+    ) -> JobResponse:
+        """Poll until the job is succeeded, partial or failed; JobTimeoutError after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.get(job_id=job_id)
+            if job.done:
+                return job
+            if time.monotonic() >= deadline:
+                raise JobTimeoutError(job_id, timeout, job)
+            time.sleep(min(poll_interval, max(0.0, deadline - time.monotonic())))
+
+
+class Pages:
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def image(self, *, page_id: str, mode: str | None = None, timeout: Timeout = None) -> bytes:
+        """The page rendered as PNG bytes."""
+        options = Options("GET", f"/v1/pages/{page_id}/image", params=drop_none(mode=mode), timeout=timeout)
+        return self._client._raw(options).content
+
+
+class AsyncDocuments:
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def upload(self, *, files: Sequence[FileInput], timeout: Timeout = None) -> UploadResponse:
+        options = Options("POST", "/v1/documents", files=read_files(files), timeout=timeout)
+        return await self._client._call(options, UploadResponse)
+
+    async def list(
+        self, *, status: DocStatus | None = None, limit: int = 100, offset: int = 0, timeout: Timeout = None
+    ) -> DocumentListResponse:
+        params = drop_none(status=status, limit=limit, offset=offset)
+        return await self._client._call(
+            Options("GET", "/v1/documents", params=params, timeout=timeout), DocumentListResponse
+        )
+
+    async def get(self, *, doc_id: str, timeout: Timeout = None) -> DocumentResponse:
+        return await self._client._call(
+            Options("GET", f"/v1/documents/{doc_id}", timeout=timeout), DocumentResponse
+        )
+
+    async def delete(self, *, doc_id: str, timeout: Timeout = None) -> DeleteResponse:
+        return await self._client._call(
+            Options("DELETE", f"/v1/documents/{doc_id}", timeout=timeout), DeleteResponse
+        )
+
+
+class AsyncJobs:
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def get(self, *, job_id: str, timeout: Timeout = None) -> JobResponse:
+        return await self._client._call(Options("GET", f"/v1/jobs/{job_id}", timeout=timeout), JobResponse)
+
+    async def wait(
+        self,
+        *,
+        job_id: str,
+        poll_interval: float = C.JOB_POLL_INTERVAL,
+        timeout: float = C.JOB_WAIT_TIMEOUT,
+    ) -> JobResponse:
+        """Poll until the job is succeeded, partial or failed; JobTimeoutError after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            job = await self.get(job_id=job_id)
+            if job.done:
+                return job
+            if time.monotonic() >= deadline:
+                raise JobTimeoutError(job_id, timeout, job)
+            await asyncio.sleep(min(poll_interval, max(0.0, deadline - time.monotonic())))
+
+
+class AsyncPages:
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def image(self, *, page_id: str, mode: str | None = None, timeout: Timeout = None) -> bytes:
+        options = Options("GET", f"/v1/pages/{page_id}/image", params=drop_none(mode=mode), timeout=timeout)
+        return (await self._client._raw(options)).content

@@ -1,0 +1,1 @@
+"""One router per REST resource; `api.app` mounts them."""

@@ -1,0 +1,63 @@
+"""Liveness, readiness, metrics, and the index status."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+from api.deps import ReadAccess, State
+from api.errors import error_response
+from api.wire import ErrorResponse, HealthResponse, ReadyResponse, StatusResponse
+
+router = APIRouter(tags=["health"])
+PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
+
+
+@router.get("/healthz", response_model=HealthResponse)
+def healthz() -> HealthResponse:
+    """The process is up."""
+    return HealthResponse(status="ok")
+
+
+@router.get("/readyz", response_model=ReadyResponse, responses={503: {"model": ErrorResponse}})
+def readyz(request: Request) -> ReadyResponse | JSONResponse:
+    """Ready to serve: the index answers, the models are loaded and the job thread runs."""
+    state = getattr(request.app.state, "vtrag", None)
+    checks = {"index": "not open", "jobs": "not running"}
+    if state is not None:
+        try:
+            state.service.store().get_doc("0" * 64)
+            checks["index"] = "ok"
+        except Exception as exc:  # any failure means not ready; the message says why
+            checks["index"] = f"error: {exc}"
+        checks["jobs"] = "ok" if state.jobs.alive else "not running"
+    if all(v == "ok" for v in checks.values()):
+        return ReadyResponse(status="ready", checks=checks)
+    return error_response(503, "unavailable", "not ready", checks)
+
+
+@router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    response_model=None,
+    responses={200: {"content": {PROMETHEUS_TEXT: {}}, "description": "Prometheus text format."}},
+)
+def metrics(state: State) -> PlainTextResponse:
+    """Prometheus metrics: request latency, pages indexed, fallbacks, guard trips, jobs."""
+    gauges = {"vtrag_jobs_queued": ("Upload jobs waiting to run.", float(state.jobs.queued()))}
+    return PlainTextResponse(state.metrics.render(gauges), media_type=PROMETHEUS_TEXT)
+
+
+@router.get("/v1/status", response_model=StatusResponse, responses={401: {"model": ErrorResponse}})
+def status(state: State, _: ReadAccess) -> StatusResponse:
+    """Documents, pages and bytes of the complete documents in the index."""
+    stats = state.service.status()
+    return StatusResponse(
+        documents=stats["documents"],
+        pages=stats["pages"],
+        pages_by_text_source=stats["pages_by_text_source"],
+        bytes=stats["bytes"],
+        incomplete_documents=stats["incomplete_documents"],
+        config=stats["config"],
+        jobs_queued=state.jobs.queued(),
+    )

@@ -1,0 +1,99 @@
+"""What a running server holds: the Service (index, models), the upload store, the job runner, metrics.
+
+Built in the app's lifespan (`ServerState.start`), so importing the app loads nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from api.answering import Answerer
+from api.jobs import JobRunner
+from api.metrics import Metrics
+from api.page_sources import PageSources
+from api.service import Service
+from api.settings import Settings
+from api.uploads import StoredUpload, UploadStore
+
+log = logging.getLogger("vtrag.api")
+
+
+@dataclass
+class ServerState:
+    settings: Settings
+    service: Service
+    uploads: UploadStore
+    jobs: JobRunner
+    metrics: Metrics
+    answerer: Answerer
+    sources: PageSources
+    write_lock: threading.Lock
+    model_lock: threading.Lock
+    key_digests: tuple[bytes, ...] = ()
+
+    @classmethod
+    def start(cls, settings: Settings, service: Service, metrics: Metrics) -> ServerState:
+        """Open the index (creating it on a fresh data dir), load the models, start the job thread.
+
+        Raises:
+            RetrieverError: the index cannot be opened (locked by another process, config mismatch, ...).
+        """
+        service.store(for_build=True)  # create-or-check with this server's config; the server owns it now
+        service.embedder.embed_query("warm up")  # load the text model before the first request
+        uploads = UploadStore(
+            Path(os.path.abspath(settings.uploads_dir)),
+            max_bytes=settings.max_upload_bytes,
+            max_pages=settings.max_pages_per_document,
+        )
+        write_lock, model_lock = threading.Lock(), threading.Lock()
+        sources = PageSources()
+        jobs = JobRunner(
+            service, write_lock=write_lock, metrics=metrics, max_pending=settings.max_pending_jobs
+        )
+        answerer = Answerer(
+            service,
+            settings,
+            sources=sources,
+            model_lock=model_lock,
+            metrics=metrics,
+            display=uploads.display,
+        )
+        state = cls(
+            settings,
+            service,
+            uploads,
+            jobs,
+            metrics,
+            answerer,
+            sources,
+            write_lock,
+            model_lock,
+            key_digests=settings.api_key_digests(),
+        )
+        jobs.start()
+        state._resume_uploads()
+        return state
+
+    def stop(self) -> None:
+        self.jobs.stop()
+        self.service.close()
+
+    def _resume_uploads(self) -> None:
+        """Queue stored uploads whose documents never became complete (the server stopped mid-queue)."""
+        store = self.service.store()
+        todo = []
+        for path in self.uploads.stored():
+            doc_id = self.uploads.owns(path)
+            if doc_id is None:
+                continue
+            doc = store.get_doc(doc_id)
+            if doc is None or doc.status != "complete":
+                name = self.uploads.filename(doc_id) or path.name
+                todo.append(StoredUpload(doc_id, path, name, path.stat().st_size, 0))
+        if todo:
+            job = self.jobs.submit(todo)
+            log.info("resuming %d stored upload(s) as job %s", len(todo), job.job_id)

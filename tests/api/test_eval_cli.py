@@ -1,0 +1,155 @@
+"""The batch-query JSON contract and every `vtrag eval` command, through the real CLI on tiny synthetic data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import make_pdf, run_cli
+
+RECORDS = [
+    ("lighthouse_0", "Harbour Lighthouse", "The Harbour Lighthouse was built in 1871 by Thomas Rowe on the "
+     "northern breakwater of the port."),
+    ("lighthouse_1", "Harbour Lighthouse", "In 1921 the oil lamp of the lighthouse was replaced by an electric "
+     "light visible for twenty nautical miles."),
+    ("bread_0", "Rye bread", "A rye loaf needs sourdough starter, dark rye flour and caraway seeds, and rises "
+     "for twelve hours."),
+    ("printing_0", "Printing press", "Johannes Gutenberg introduced movable type printing to Europe around "
+     "1440 in Mainz."),
+]  # fmt: skip
+QUESTIONS = [
+    ("q1", "Who built the Harbour Lighthouse?", "lighthouse_0", ["Thomas Rowe"]),
+    ("q2", "When was the oil lamp replaced by an electric light?", "lighthouse_1", ["1921", "In 1921"]),
+    ("q3", "How long does the rye dough rise?", "bread_0", ["twelve hours"]),
+    ("q4", "Who introduced movable type printing to Europe?", "printing_0", ["Johannes Gutenberg"]),
+]
+
+
+def _jsonl(path: Path, rows: list[dict]) -> None:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+
+
+@pytest.fixture
+def tiny_dataset(tmp_path: Path) -> Path:
+    root = tmp_path / "tiny-set"
+    root.mkdir()
+    _jsonl(root / "corpus.jsonl", [{"id": i, "title": t, "text": x} for i, t, x in RECORDS])
+    _jsonl(root / "queries.jsonl", [{"id": q, "text": t} for q, t, _, _ in QUESTIONS])
+    (root / "qrels.tsv").write_text("".join(f"{q}\t{d}\t1\n" for q, _, d, _ in QUESTIONS))
+    _jsonl(root / "answers.jsonl", [{"id": q, "corpus_id": d, "answers": a} for q, _, d, a in QUESTIONS])
+    return root
+
+
+def _lines(stdout: str) -> list[dict]:
+    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
+
+
+def test_batch_search_and_ask_print_one_json_line_per_query(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for rid, _, text in RECORDS:
+        make_pdf(docs / f"{rid}.pdf", [text])
+    data = tmp_path / "index"
+    assert run_cli("index", "build", str(docs), "--data-dir", str(data), "--json").returncode == 0
+    queries = tmp_path / "queries.jsonl"
+    _jsonl(
+        queries,
+        [{"id": "a", "text": "caraway sourdough rye"}, {"id": 7, "text": "movable type Mainz"}]
+        + [{"id": "empty", "text": "  "}],
+    )
+
+    proc = run_cli("search", "--queries", str(queries), "--top-k", "2", "--data-dir", str(data), "--json")
+    assert proc.returncode == 2, proc.stderr  # one query was refused: its line says why, the others ran
+    out = _lines(proc.stdout)
+    assert [o["id"] for o in out] == ["a", "7", "empty"]
+    assert Path(out[0]["results"][0]["source"]).name == "bread_0.pdf"
+    assert Path(out[1]["results"][0]["source"]).name == "printing_0.pdf"
+    assert len(out[0]["results"]) == 2
+    assert set(out[0]["results"][0]) >= {"doc_id", "source", "page", "score", "snippet"}
+    assert "empty" in out[2]["error"]
+
+    questions = tmp_path / "questions.jsonl"
+    _jsonl(questions, [{"id": q, "text": t} for q, t, _, _ in QUESTIONS[:2]])
+    proc = run_cli("ask", "--questions", str(questions), "--data-dir", str(data), "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = _lines(proc.stdout)
+    assert [o["id"] for o in out] == ["q1", "q2"]
+    assert "Thomas Rowe" in out[0]["answer"] and out[0]["mode"] == "extractive"
+    assert "1921" in out[1]["answer"]
+    assert Path(out[1]["citations"][0]["source"]).name == "lighthouse_1.pdf"
+
+    both = run_cli("search", "rye", "--queries", str(queries), "--data-dir", str(data))
+    assert both.returncode == 2 and "not both" in both.stderr
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "x"}\n')
+    proc = run_cli("search", "--queries", str(bad), "--data-dir", str(data))
+    assert proc.returncode == 2 and "bad.jsonl:1" in proc.stderr
+
+
+def test_eval_retrieval_then_qa_reuse_the_cached_index(tiny_dataset: Path, tmp_path: Path) -> None:
+    cache, out, bench = tmp_path / "cache", tmp_path / "out", tmp_path / "BENCHMARKS.md"
+    bench.write_text("# Benchmarks\n\n## Encoder speed\n\nkept as is\n")
+    common = ("--cache-dir", str(cache), "--out", str(out), "--benchmarks", str(bench), "--json")
+
+    proc = run_cli("eval", "retrieval", str(tiny_dataset), *common)
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert "(built)" in proc.stderr
+    assert res["queries"] == 4 and res["index"]["pages"] == 4
+    systems = res["systems"]
+    assert set(systems) == {"pipeline", "milvus_bm25", "dense", "bm25_raw"}
+    assert systems["pipeline"]["Recall@10"] == 1.0 and systems["bm25_raw"]["Recall@10"] == 1.0
+    assert 0.0 < systems["pipeline"]["nDCG@10"] <= 1.0
+    assert res["ratio"]["nDCG@10"] == pytest.approx(
+        systems["pipeline"]["nDCG@10"] / systems["bm25_raw"]["nDCG@10"]
+    )
+    saved = json.loads(next(out.glob("retrieval-*.json")).read_text())
+    assert set(saved["runs"]["pipeline"]) == {"q1", "q2", "q3", "q4"}
+    assert saved["stamp"]["command"].startswith("vtrag eval retrieval")
+    assert next(out.glob("retrieval-*.png")).stat().st_size > 1000
+
+    proc = run_cli("eval", "qa", str(tiny_dataset), "--top-k", "2", *common)
+    assert proc.returncode == 0, proc.stderr
+    assert "(reused)" in proc.stderr
+    qa = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert qa["questions"] == 4 and qa["hit_rate"]["at_k"] == 1.0
+    assert qa["end_to_end"]["f1"] >= 50.0 and qa["oracle"]["f1"] >= 50.0
+    assert qa["loss"]["reading"] == pytest.approx(100.0 - qa["oracle"]["f1"], abs=0.01)
+
+    text = bench.read_text()
+    assert text.startswith("# Benchmarks\n\n## Encoder speed\n\nkept as is\n")
+    assert text.count("## Evaluation (vtrag eval)") == 1
+    assert "### Retrieval: tiny-set" in text and "### QA: tiny-set" in text
+    # The same configuration again replaces its block instead of adding one.
+    assert run_cli("eval", "qa", str(tiny_dataset), "--top-k", "2", *common).returncode == 0
+    assert bench.read_text().count("### QA: tiny-set") == 1
+
+
+def test_eval_ocr_and_retrieval_through_ocr(tiny_dataset: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    proc = run_cli("eval", "ocr", str(tiny_dataset), "--modes", "tiny,base", "--sample", "2", "--out", str(out),
+                   "--json")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert res["pages"] == 2 and list(res["modes"]) == ["tiny", "base"]
+    base = res["modes"]["base"]
+    assert base["vision_tokens"] == 256 and res["modes"]["tiny"]["vision_tokens"] == 64
+    assert base["char_accuracy"] > 0.9  # short, clean lines at 1024 px
+    assert base["compression"] == pytest.approx(base["text_tokens_mean"] / 256)
+    assert sum(b["pages"] for b in base["buckets"].values()) == 2
+
+    proc = run_cli("eval", "retrieval", str(tiny_dataset), "--text-source", "ocr", "--no-legs",
+                   "--cache-dir", str(tmp_path / "cache"), "--out", str(out), "--json")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert res["index"]["pages_by_text_source"] == {"pdf": 0, "ocr": 4}
+    assert res["systems"]["pipeline"]["Recall@5"] == 1.0
+
+
+def test_eval_rejects_bad_input(tmp_path: Path) -> None:
+    proc = run_cli("eval", "retrieval", str(tmp_path / "nowhere"))
+    assert proc.returncode == 2 and "corpus.jsonl" in proc.stderr
+    proc = run_cli("eval", "ocr", str(tmp_path), "--modes", "huge")
+    assert proc.returncode == 2 and "huge" in proc.stderr
