@@ -104,7 +104,7 @@ class Answerer:
                 "mode 'generate' needs a vision decoder; this server runs the lite profile (use auto, "
                 "extract or extractive)"
             )
-        hits = self._retrieve(question, top_k, doc_ids)
+        hits = self.service.retrieve(question, top_k, doc_ids)
         trail: list[str] = []
         reason: str | None = "requested" if (full_ocr or mode == "extract") else None
         if reason is None and vision is not None and mode in ("auto", "generate") and hits:
@@ -116,14 +116,6 @@ class Answerer:
             return self._extractive(question, hits)
         self.metrics.inc("vtrag_answer_fallbacks_total", reason=reason)
         return self._from_ocr(question, hits, reason, trail)
-
-    def _retrieve(self, question: str, top_k: int, doc_ids: list[str] | None) -> list[SearchHit]:
-        found = self.service.search(question, top_k=top_k, doc_ids=doc_ids)
-        if not found.results:
-            return []
-        pages = self.service.store().get_pages([r.page_id for r in found.results])
-        by_id = {p.page_id: p for p in pages}
-        return [SearchHit(by_id[r.page_id], r.score) for r in found.results if r.page_id in by_id]
 
     # -- 2. generation from stored tokens --
 

@@ -134,13 +134,13 @@ class Service:
     # -- online --
 
     def search(self, query: str, *, top_k: int = 10, doc_ids: list[str] | None = None) -> SearchResponse:
-        hits = self._retrieve(query, top_k, doc_ids)
+        hits = self.retrieve(query, top_k, doc_ids)
         return SearchResponse(results=[_result(h, query) for h in hits])
 
     def ask(
         self, question: str, *, top_k: int | None = None, doc_ids: list[str] | None = None
     ) -> AnswerResponse:
-        hits = self._retrieve(question, top_k or self.settings.top_k, doc_ids)
+        hits = self.retrieve(question, top_k or self.settings.top_k, doc_ids)
         found = answer_extractive(question, hits, embedder=self.embedder)
         citations = [
             Citation(
@@ -159,7 +159,8 @@ class Service:
             pages=[_result(h, question) for h in hits],
         )
 
-    def _retrieve(self, query: str, top_k: int, doc_ids: list[str] | None) -> list[SearchHit]:
+    def retrieve(self, query: str, top_k: int, doc_ids: list[str] | None = None) -> list[SearchHit]:
+        """The top pages for a query (hybrid search), as full page records for a reader or decoder."""
         if not query.strip():
             raise ValueError("the query is empty")
         vector = self.embedder.embed_query(query)
