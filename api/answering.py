@@ -360,3 +360,10 @@ def _with_text(
         pieces.append(text)
         pos += len(text) + 1
     return replace(page, text="\n".join(pieces), lines=text_lines, text_source="ocr")
+
+
+def local_answerer(service: Service) -> Answerer:
+    """The answer pipeline for one local process (the CLI): its own source reader, lock and counters."""
+    return Answerer(
+        service, service.settings, sources=PageSources(), model_lock=threading.Lock(), metrics=Metrics()
+    )

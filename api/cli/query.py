@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from api.cli.common import (
     EXIT_BAD_INPUT,
     DataDir,
+    Device,
     Docs,
+    Encoder,
     JsonOut,
     MilvusUri,
     TopK,
+    Weights,
     fail,
     guarded,
     make_service,
 )
 from api.cli.remote import Server, remote_ask, remote_search
 from api.schemas import SearchResponse
-from api.service import Service
+
+if TYPE_CHECKING:
+    from api.service import Service
 
 QueriesFile = Annotated[
     Path | None,
@@ -66,25 +71,46 @@ def ask(
     question: Annotated[str | None, typer.Argument(help="The question.")] = None,
     top_k: TopK = 5,
     doc: Docs = None,
+    mode: Annotated[
+        str, typer.Option("--mode", help="auto | generate | extract | extractive (see docs/SERVICE.md).")
+    ] = "auto",
+    full_ocr: Annotated[
+        bool, typer.Option("--full-ocr", help="Answer from a fresh full OCR of the pages.")
+    ] = False,
+    encoder: Encoder = None,
+    weights: Weights = None,
+    device: Device = None,
     data_dir: DataDir = None,
     milvus_uri: MilvusUri = None,
     as_json: JsonOut = False,
     questions: QuestionsFile = None,
     server: Server = None,
 ) -> None:
-    """Answer a question from the top pages, with page and box citations."""
+    """Answer a question from the top pages, with page and box citations.
+
+    The same pipeline as POST /v1/answer: with a vision model, generated from the pages' stored tokens and
+    checked (repetition guard, confidence), falling back to a full OCR of the pages; else extractive."""
     if server is not None:
         return remote_ask(server, question, questions, top_k=top_k, doc=doc, as_json=as_json)
-    service = make_service(data_dir=data_dir, milvus_uri=milvus_uri)
+    service = make_service(
+        data_dir=data_dir, milvus_uri=milvus_uri, encoder=encoder, weights_dir=weights, device=device
+    )
     if _batch("ask", service, question, questions, top_k=top_k, doc=doc, as_json=as_json):
         return
     assert question is not None
-    response = guarded(lambda: service.ask(question, top_k=top_k, doc_ids=doc))
+    from api.answering import local_answerer
+
+    answerer = guarded(lambda: local_answerer(service))
+    response = guarded(
+        lambda: answerer.answer(question, top_k=top_k, mode=mode, full_ocr=full_ocr, doc_ids=doc)
+    )
     service.close()
     if as_json:
         typer.echo(response.model_dump_json())
         return
     typer.echo(f"answer: {response.answer or '(no answer found)'}   [{response.mode}]")
+    if response.fallback.ran:
+        typer.echo(f"  (fallback: {response.fallback.reason}, read by {response.fallback.engine})")
     for c in response.citations:
         box = f"  bbox(pt) {tuple(round(v, 1) for v in c.bbox.points)}" if c.bbox else ""
         typer.echo(f"  - {c.source} p.{c.page}{box}")

@@ -46,6 +46,15 @@ def test_build_with_an_encoder_stores_tokens_and_decodes_from_them(
     found = cli_json("search", "keeper storm lamp", "--data-dir", str(data), env=vision_env)
     assert Path(found["results"][0]["source"]).name == "lighthouse.pdf"
 
+    # Ask takes the REST pipeline: generate from stored tokens, judged; a random tiny model's answer cannot
+    # stand (guard, confidence), so the full-OCR fallback answers, and says so.
+    asked = cli_json("ask", "When was the Harbour Lighthouse built?", "--data-dir", str(data), env=vision_env)
+    assert asked["mode"] in ("generate", "ocr-fallback")
+    if asked["mode"] == "ocr-fallback":
+        assert asked["fallback"]["ran"] and asked["fallback"]["reason"]
+        assert "1871" in asked["answer"]
+    assert asked["context_tokens"]["vision"] > 0 or asked["fallback"]["ran"]
+
     like = cli_json("similar", "--page", page.page_id, "--data-dir", str(data))
     assert like["results"][0]["page_id"] == page.page_id  # a page is most like itself
 
