@@ -157,10 +157,16 @@ def main() -> None:
     table += [f"| {a} | {b} | {c} |" for a, b, c in rows]
     print("\n".join(table))
     if args.record:
-        machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+        load = os.getloadavg()[0]
+        machine = (
+            f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+            f"load average {load:.1f} at the end (other jobs shared the cores)"
+        )
         section = (
             f"\n## {dt.date.today()} — bench/index_cpu.py (lite profile, CPU)\n"
-            f"`python bench/index_cpu.py --record` on {machine}.\n\n" + "\n".join(table) + "\n"
+            f"`python bench/index_cpu.py --text-pages {args.text_pages} --ocr-pages {args.ocr_pages} "
+            "--record`"
+            f" on {machine}.\n\n" + "\n".join(table) + "\n"
         )
         with open(ROOT / "docs" / "BENCHMARKS.md", "a") as fh:
             fh.write(section)
