@@ -155,8 +155,6 @@ def answer_extractive(
             scored.append((_score(f), sent, i, j))
     if not scored:
         return ExtractiveAnswer("", 0.0)
-    if embedder is not None and q.focus:
-        scored = _rerank_by_focus(scored, q, pages, embedder)
     total, sent, i, j = max(scored, key=lambda c: c[0])
     page = pages[sent.hit]
     start, end = sent.tokens[i].start, sent.tokens[j - 1].end
@@ -375,18 +373,29 @@ def _candidates(sent: _Sentence, q: QuestionInfo, rel_score: float = 1.0):
         yield from _clause_candidates(v, q)
 
 
+def _tight_join(toks: list[Token], p: int) -> bool:
+    """toks[p] binds its neighbours into one answer, so a span must not stop at it."""
+    if not 0 < p < len(toks) - 1:
+        return False
+    t, left, right = toks[p], toks[p - 1], toks[p + 1]
+    # "William P. Bell", "J. R. R. Tolkien": the period of an initial inside a name
+    if t.text == "." and len(left.text) == 1 and left.is_cap and right.is_cap:
+        return True
+    # "5 to 15", "1914–1918": a numeric range is one answer
+    return t.low in ("to", "–", "—") and is_number(left.low) and is_number(right.low)
+
+
+def _name_link(toks: list[Token], p: int) -> bool:
+    """toks[p] is a connector inside a capitalised name ("Court of Justice", "Bank of England")."""
+    return 0 < p < len(toks) - 1 and toks[p].low in _INNER_OK and toks[p - 1].is_cap and toks[p + 1].is_cap
+
+
 def _inner_ok(toks: list[Token], p: int) -> bool:
     t = toks[p]
     if t.low in _INNER_OK:
         return True
-    if 0 < p < len(toks) - 1:
-        left, right = toks[p - 1], toks[p + 1]
-        # "William P. Bell", "J. R. R. Tolkien": the period of an initial inside a name
-        if t.text == "." and len(left.text) == 1 and left.is_cap and right.is_cap:
-            return True
-        # "5 to 15", "between 96,660 and 128,843", "1914–1918": a numeric range is one answer
-        if t.low in ("to", "or", "–", "—") and is_number(left.low) and is_number(right.low):
-            return True
+    if _tight_join(toks, p):
+        return True
     if t.text == "," and 0 < p < len(toks) - 1:
         left, right = toks[p - 1], toks[p + 1]
         # "February 7, 2016", "Santa Clara, California"
@@ -444,9 +453,23 @@ def _span_features(v: _SentenceView, i: int, j: int, q: QuestionInfo, words: int
     span = toks[i:j]
     t_score = _type_score(span, q, toks, i, j)
     near, wrong, adjacent = _side_mass(v, i, j, edge_focus)
-    cut_left = float(i > 0 and content[i - 1] and not qword[i - 1] and v.word[i - 1])
-    cut_right = float(j < len(toks) and content[j] and not qword[j] and v.word[j])
-    ws = [t for t in span if t.text[0].isalnum()]
+    cut_left = float(
+        i > 0
+        and content[i - 1]
+        and not qword[i - 1]
+        and v.word[i - 1]
+        or _tight_join(toks, i - 1)
+        or (toks[i].is_cap and _name_link(toks, i - 1))
+    )
+    cut_right = float(
+        j < len(toks)
+        and content[j]
+        and not qword[j]
+        and v.word[j]
+        or _tight_join(toks, j)
+        or (toks[j - 1].is_cap and _name_link(toks, j))
+    )
+    ws = [t for t in span if t.text[0].isalnum() and t.low not in _INNER_OK]
     caps = sum(1 for t in ws if t.is_cap and not is_number(t.low)) / max(1, len(ws))
     quoted = float(i > 0 and toks[i - 1].text in ('"', "“") and j < len(toks) and toks[j].text in ('"', "”"))
     focus = float(bool(edge_focus) or (i - 1) in v.focus_at or j in v.focus_at or (i - 2) in v.focus_at)
@@ -471,7 +494,7 @@ def _span_features(v: _SentenceView, i: int, j: int, q: QuestionInfo, words: int
 
 def _type_score(span: list[Token], q: QuestionInfo, toks, i, j) -> float:
     lows = [t.low for t in span]
-    words = [t for t in span if t.text[0].isalnum()]
+    words = [t for t in span if t.text[0].isalnum() and t.low not in _INNER_OK]
     has_year = any(is_year(w) for w in lows)
     has_num = any(is_number(w) for w in lows) or any(t.text in CURRENCY for t in span)
     has_date = has_year or any(w in DATE_WORDS for w in lows)
@@ -563,32 +586,6 @@ def _clause_candidates(v: _SentenceView, q: QuestionInfo):
 def _score(f: list[float], w: dict[str, float] | None = None) -> float:
     w = w or _WEIGHTS
     return sum(w[k] * x for k, x in zip(FEATURES, f, strict=True))
-
-
-_FOCUS_RERANK = 12  # best candidates re-scored by how well they fit the question's focus noun
-_FOCUS_WEIGHT = 2.0
-
-
-def _rerank_by_focus(
-    scored: list[tuple[float, _Sentence, int, int]], q: QuestionInfo, pages: list[Any], embedder: Any
-) -> list[tuple[float, _Sentence, int, int]]:
-    """Re-score the best candidates by the dense similarity of their text to the focus noun.
-
-    "What position did he hold?" wants a span that is a kind of position ("draftsman"), not the nearest noun
-    ("company"): a sentence embedding of a short phrase sits near the embeddings of its category words. The
-    similarity is centred on the candidates' mean, so only the differences between candidates count.
-    """
-    best = sorted(scored, key=lambda c: -c[0])[:_FOCUS_RERANK]
-    if len(best) < 2:
-        return scored
-    texts = [pages[sent.hit].text[sent.tokens[i].start : sent.tokens[j - 1].end] for _, sent, i, j in best]
-    vecs = np.asarray(embedder.embed([q.focus, *texts]), dtype=np.float32)
-    sims = vecs[1:] @ vecs[0]
-    mean = float(sims.mean())
-    return [
-        (t + _FOCUS_WEIGHT * (float(sim) - mean), sent, i, j)
-        for (t, sent, i, j), sim in zip(best, sims, strict=True)
-    ]
 
 
 # ---------------------------------------------------------------------------------------------- citations

@@ -297,7 +297,7 @@ def stem(word: str) -> str:
 
 
 def fold_accents(word: str) -> str:
-    """"gospić" -> "gospic": people type names without their diacritics, so matching ignores them."""
+    """Strip diacritics ("gospić" -> "gospic"): people type names without them, so matching ignores them."""
     if word.isascii():
         return word
     decomposed = unicodedata.normalize("NFKD", word)

@@ -216,8 +216,10 @@ class IndexBuilder:
             if current is not None and current[0] == i:
                 yield planned, _pages(item for _, item in current[1])
                 current = next(groups, None)  # groupby skips what a failed document left unread
-            else:
+            elif not planned.todo:
                 yield planned, iter(())  # nothing left to extract: a resumed, fully written document
+            else:  # the stream ended early: never let such a document pass as complete with no pages
+                yield planned, _pages([RuntimeError("page extraction stopped before this document")])
 
     def _task_results(
         self, plan: list[_Planned], tasks: list[tuple[int, list[int]]], pool: ProcessPoolExecutor | None
@@ -226,14 +228,17 @@ class IndexBuilder:
         window = max(2, 2 * self.options.workers)
         futures: dict[int, Future[list[ExtractedPage]]] = {}
         for k, (i, _) in enumerate(tasks):
-            if pool is not None:
-                for ahead in range(k, min(k + window, len(tasks))):
-                    if ahead not in futures:
-                        futures[ahead] = pool.submit(extract_pages, *args[ahead])
             try:
-                yield i, futures.pop(k).result() if pool is not None else extract_pages(*args[k])
-            except Exception as exc:  # a page that cannot be read fails its document, not the job
+                if pool is not None:
+                    for ahead in range(k, min(k + window, len(tasks))):
+                        if ahead not in futures:
+                            futures[ahead] = pool.submit(extract_pages, *args[ahead])
+                result = futures.pop(k).result() if pool is not None else extract_pages(*args[k])
+            except Exception as exc:  # an unreadable page, or a broken pool, fails documents, not the job
+                futures.pop(k, None)
                 yield i, exc
+                continue
+            yield i, result
 
     # -- writing one document --
 

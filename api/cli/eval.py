@@ -48,6 +48,12 @@ CorpusSample = Annotated[
                  "random others up to this many (for costly runs such as OCR; not comparable with full-corpus"
                  " numbers)."),
 ]  # fmt: skip
+Details = Annotated[
+    bool,
+    typer.Option(
+        "--details/--no-details", help="Also write per-query runs and records (<name>.details.json.gz)."
+    ),
+]
 Workers = Annotated[
     int | None, typer.Option("--workers", min=1, max=64, help="Page-extraction processes for the build.")
 ]
@@ -100,25 +106,34 @@ def _index(
     return index
 
 
-def _record(kind: str, result: dict[str, Any], out: Path, benchmarks: Path | None, as_json: bool) -> None:
-    """JSON file + plot + (optionally) the BENCHMARKS.md block; print the summary."""
+def _record(
+    kind: str, result: dict[str, Any], out: Path, benchmarks: Path | None, as_json: bool, details: bool
+) -> None:
+    """Summary JSON + plot (+ per-query details, + the BENCHMARKS.md block); print the summary."""
     from api.evaluation import report
 
     c = result["config"]
     name = report.slug(kind, c["dataset"], *(str(c[k]) for k in c.get("slug_keys", [])))
-    json_path = report.write_json(out / f"{name}.json", result)
+    summary = {k: v for k, v in result.items() if k not in ("runs", "records")}
+    json_path = report.write_json(out / f"{name}.json", summary)
+    if details:
+        report.write_json(out / f"{name}.details.json.gz", result)
     plot = {"retrieval": report.plot_retrieval, "qa": report.plot_qa, "ocr": report.plot_ocr}[kind]
-    png = plot(result, out / f"{name}.png")
+    try:
+        png: Path | None = plot(result, out / f"{name}.png")
+    except ImportError:  # matplotlib is optional: the numbers matter, the picture helps
+        png = None
+        _say("no plot: install matplotlib for the PNG")
     md = {"retrieval": report.retrieval_markdown, "qa": report.qa_markdown, "ocr": report.ocr_markdown}[kind]
     if benchmarks is not None:
-        rel = os.path.relpath(png.resolve(), benchmarks.resolve().parent)
+        rel = os.path.relpath(png.resolve(), benchmarks.resolve().parent) if png else None
         report.update_benchmarks(benchmarks, name, md(result, rel))
-    summary = {k: v for k, v in result.items() if k not in ("runs", "records")}
     if as_json:
         typer.echo(json.dumps(summary))
     else:
         typer.echo(md(result))
-        typer.echo(f"\nwrote {json_path} and {png}" + (f"; updated {benchmarks}" if benchmarks else ""))
+        wrote = f"{json_path} and {png}" if png else str(json_path)
+        typer.echo(f"\nwrote {wrote}" + (f"; updated {benchmarks}" if benchmarks else ""))
 
 
 @eval_app.command("retrieval")
@@ -134,6 +149,7 @@ def eval_retrieval(
     workers: Workers = None,
     out: OutDir = DEFAULT_OUT,
     benchmarks: Benchmarks = None,
+    details: Details = True,
     as_json: JsonOut = False,
 ) -> None:
     """nDCG@10, MRR@10, Recall@1/5/10/100 of the pipeline and of BM25 on the raw text, in one run.
@@ -160,7 +176,7 @@ def eval_retrieval(
     }  # fmt: skip
     result["index"], result["index_reused"] = index.build, index.reused
     result["stamp"] = report.stamp()
-    _record("retrieval", result, out, benchmarks, as_json)
+    _record("retrieval", result, out, benchmarks, as_json, details)
 
 
 @eval_app.command("qa")
@@ -179,6 +195,7 @@ def eval_qa(
     workers: Workers = None,
     out: OutDir = DEFAULT_OUT,
     benchmarks: Benchmarks = None,
+    details: Details = True,
     as_json: JsonOut = False,
 ) -> None:
     """SQuAD EM/F1 of answers end to end (retrieve → answer), with the retrieval hit rate beside them.
@@ -209,7 +226,7 @@ def eval_qa(
         "slug_keys": ["text_source", "mode", "sample", "corpus_sample", "title"],
     }  # fmt: skip
     result["stamp"] = report.stamp()
-    _record("qa", result, out, benchmarks, as_json)
+    _record("qa", result, out, benchmarks, as_json, details)
 
 
 @eval_app.command("ocr")
@@ -226,6 +243,7 @@ def eval_ocr(
     cache_dir: CacheDir = None,
     out: OutDir = DEFAULT_OUT,
     benchmarks: Benchmarks = None,
+    details: Details = True,
     as_json: JsonOut = False,
 ) -> None:
     """Character accuracy (1 − CER) of pages read back in each resolution mode, by text length.
@@ -255,7 +273,7 @@ def eval_ocr(
         readers = guarded(
             lambda: vision_readers(ds.name.split("/")[0], pages, names, cache_dir=cache_dir, title=title)
         )
-        result = {
+        result: dict[str, Any] = {
             "engine": f"{encoder} (stored tokens, Free OCR)",
             "pages": len(pages),
             "modes": {},
@@ -272,4 +290,4 @@ def eval_ocr(
         "slug_keys": ["encoder", "pack", "sample"],
     }  # fmt: skip
     result["stamp"] = report.stamp()
-    _record("ocr", result, out, benchmarks, as_json)
+    _record("ocr", result, out, benchmarks, as_json, details)

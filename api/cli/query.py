@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -95,7 +95,8 @@ def ask(
     service = make_service(
         data_dir=data_dir, milvus_uri=milvus_uri, encoder=encoder, weights_dir=weights, device=device
     )
-    if _batch("ask", service, question, questions, top_k=top_k, doc=doc, as_json=as_json):
+    answer_options = {"mode": mode, "full_ocr": full_ocr}
+    if _batch("ask", service, question, questions, top_k=top_k, doc=doc, as_json=as_json, **answer_options):
         return
     assert question is not None
     from api.answering import local_answerer
@@ -125,8 +126,11 @@ def _batch(
     top_k: int,
     doc: list[str] | None,
     as_json: bool,
+    **answer_options: Any,
 ) -> bool:
-    """Run a --queries/--questions file if one was given (True), or check a single query was (False)."""
+    """Run a --queries/--questions file if one was given (True), or check a single query was (False).
+
+    `answer_options` (mode, full_ocr) go to each answer of an --questions file, as to a single `vtrag ask`."""
     if path is None:
         if one is None:
             what = ("QUERY", "--queries") if kind == "search" else ("QUESTION", "--questions")
@@ -137,12 +141,15 @@ def _batch(
     from api.evaluation.batch import ask_many, read_queries, result_line, search_many
 
     items = guarded(lambda: read_queries(path))
-    run = search_many if kind == "search" else ask_many
     failed = 0
 
     def emit() -> None:
         nonlocal failed
-        for item, response in run(service, items, top_k=top_k, doc_ids=doc):
+        if kind == "search":
+            responses = search_many(service, items, top_k=top_k, doc_ids=doc)
+        else:
+            responses = ask_many(service, items, top_k=top_k, doc_ids=doc, **answer_options)
+        for item, response in responses:
             failed += isinstance(response, str)
             if as_json:
                 typer.echo(result_line(item, response))

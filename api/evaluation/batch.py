@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from api.schemas import AnswerResponse, SearchResponse
+from api.schemas import SearchResponse
 from api.service import Service
 from retriever.errors import RetrieverError
 
@@ -115,19 +115,27 @@ def ask_many(
     *,
     top_k: int | None = None,
     doc_ids: list[str] | None = None,
-) -> Iterator[tuple[BatchItem, AnswerResponse | str]]:
-    """Answer every item, as `search_many` does for search."""
+    mode: str = "auto",
+    full_ocr: bool = False,
+) -> Iterator[tuple[BatchItem, Any]]:
+    """Answer every item through the same answer pipeline as `vtrag ask` and POST /v1/answer
+    (`api.answering`: generation from stored tokens when a decoder is configured, OCR fallback, else
+    extractive); yields (item, `api.wire.AnswerResponse`) or (item, error message) like `search_many`."""
+    from api.answering import local_answerer
+
+    answerer = local_answerer(service)
+    k = top_k or service.settings.top_k
     with precomputed_queries(service, [i.text for i in items]):
         for item in items:
             try:
-                yield item, service.ask(item.text, top_k=top_k, doc_ids=doc_ids)
+                yield item, answerer.answer(item.text, top_k=k, mode=mode, full_ocr=full_ocr, doc_ids=doc_ids)
             except RetrieverError:
                 raise
             except ValueError as exc:
                 yield item, _error(exc)
 
 
-def result_line(item: BatchItem, response: SearchResponse | AnswerResponse | str) -> str:
+def result_line(item: BatchItem, response: Any) -> str:
     """One output line: `{"id", ...response fields}` or `{"id", "error"}`."""
     if isinstance(response, str):
         return json.dumps({"id": item.id, "error": response}, ensure_ascii=False)

@@ -98,6 +98,7 @@ class TokenCounter:
         from encoder.text_embedder import bundled_model_dir
 
         self._tok = AutoTokenizer.from_pretrained(str(bundled_model_dir()), local_files_only=True)
+        self._tok.model_max_length = 1 << 30  # counting only: no "longer than 512" warning for dense pages
 
     def __call__(self, text: str) -> int:
         return len(self._tok(text, add_special_tokens=False)["input_ids"])

@@ -1,9 +1,9 @@
 """End-to-end question answering (retrieve → answer) scored with SQuAD EM/F1, with losses attributed.
 
 Three numbers per question tell where an answer was lost:
-- end to end: `Service.ask` over the whole index (its top-k pages, its reader);
+- end to end: the answer pipeline of `vtrag ask` (`api.answering`) over the whole index (top-k pages);
 - hit: whether the judged page was among the pages the answer was read from (and ranked first);
-- oracle: `Service.ask` restricted to the judged page alone (same reader, perfect retrieval).
+- oracle: the same pipeline restricted to the judged page alone (same reader, perfect retrieval).
 Reading loss = 100 − oracle F1; retrieval loss = oracle F1 − end-to-end F1.
 """
 
@@ -77,12 +77,15 @@ def run_qa(
                 say(f"end to end: {n}/{len(items)} questions")
         e2e_s = time.perf_counter() - t0
         if oracle:
+            from api.answering import local_answerer
+
+            answerer = local_answerer(service)
             t0 = time.perf_counter()
             for n, rec in enumerate(records, 1):
                 gold_docs = [by_record[r] for r in ds.relevant(rec["id"]) if r in by_record]
                 answer = ""
                 if gold_docs:
-                    answer = service.ask(rec["question"], top_k=1, doc_ids=gold_docs[:1]).answer
+                    answer = answerer.answer(rec["question"], top_k=1, doc_ids=gold_docs[:1]).answer
                 rec["oracle_prediction"] = answer
                 rec["oracle_f1"] = max_over_gold(f1_score, answer, rec["answers"])
                 if n % 250 == 0:

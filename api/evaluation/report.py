@@ -58,8 +58,16 @@ def slug(*parts: str) -> str:
 
 
 def write_json(path: Path, result: dict[str, Any]) -> Path:
+    """Write `result` as indented JSON (gzip-compressed when the name ends in .gz)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    text = json.dumps(result, indent=None if path.suffix == ".gz" else 2, ensure_ascii=False) + "\n"
+    if path.suffix == ".gz":
+        import gzip
+
+        with gzip.open(path, "wt", encoding="utf-8") as f:
+            f.write(text)
+    else:
+        path.write_text(text, encoding="utf-8")
     return path
 
 
@@ -224,9 +232,10 @@ def plot_retrieval(result: dict[str, Any], path: Path) -> Path:
         xs = [i + k * width for i in range(len(RETRIEVAL_KEYS))]
         ax.bar(xs, [result["systems"][s][m] for m in RETRIEVAL_KEYS], width, label=labels[s])
     ax.set_xticks([i + 0.4 - width / 2 for i in range(len(RETRIEVAL_KEYS))], RETRIEVAL_KEYS)
-    ax.set_ylim(0, 1.05)
+    low = min(result["systems"][s][m] for s in systems for m in RETRIEVAL_KEYS)
+    ax.set_ylim(max(0.0, low - 0.1), 1.01)  # the differences are in the top of the scale
     ax.set_title(f"Retrieval, {result['config']['dataset']} ({result['config']['text_source']})")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper left", fontsize=8, ncols=2)
     return _save(fig, path)
 
 

@@ -1,23 +1,25 @@
-"""The batch-query JSON contract and every `vtrag eval` command, through the real CLI on tiny synthetic data."""
+"""The batch-query JSON contract and every `vtrag eval` command, through the real CLI on tiny data."""
 
 from __future__ import annotations
 
+import gzip
+import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_pdf, run_cli
+from tests.conftest import run_cli
 
 RECORDS = [
-    ("lighthouse_0", "Harbour Lighthouse", "The Harbour Lighthouse was built in 1871 by Thomas Rowe on the "
-     "northern breakwater of the port."),
-    ("lighthouse_1", "Harbour Lighthouse", "In 1921 the oil lamp of the lighthouse was replaced by an electric "
-     "light visible for twenty nautical miles."),
-    ("bread_0", "Rye bread", "A rye loaf needs sourdough starter, dark rye flour and caraway seeds, and rises "
-     "for twelve hours."),
-    ("printing_0", "Printing press", "Johannes Gutenberg introduced movable type printing to Europe around "
-     "1440 in Mainz."),
+    ("lighthouse_0", "Harbour Lighthouse",
+     "The Harbour Lighthouse was built in 1871 by Thomas Rowe on the northern breakwater of the port."),
+    ("lighthouse_1", "Harbour Lighthouse",
+     "In 1921 the oil lamp of the lighthouse was replaced by an electric light visible for twenty miles."),
+    ("bread_0", "Rye bread",
+     "A rye loaf needs sourdough starter, dark rye flour and caraway seeds, and rises for twelve hours."),
+    ("printing_0", "Printing press",
+     "Johannes Gutenberg introduced movable type printing to Europe around 1440 in Mainz."),
 ]  # fmt: skip
 QUESTIONS = [
     ("q1", "Who built the Harbour Lighthouse?", "lighthouse_0", ["Thomas Rowe"]),
@@ -46,49 +48,9 @@ def _lines(stdout: str) -> list[dict]:
     return [json.loads(line) for line in stdout.splitlines() if line.strip()]
 
 
-def test_batch_search_and_ask_print_one_json_line_per_query(tmp_path: Path) -> None:
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    for rid, _, text in RECORDS:
-        make_pdf(docs / f"{rid}.pdf", [text])
-    data = tmp_path / "index"
-    assert run_cli("index", "build", str(docs), "--data-dir", str(data), "--json").returncode == 0
-    queries = tmp_path / "queries.jsonl"
-    _jsonl(
-        queries,
-        [{"id": "a", "text": "caraway sourdough rye"}, {"id": 7, "text": "movable type Mainz"}]
-        + [{"id": "empty", "text": "  "}],
-    )
-
-    proc = run_cli("search", "--queries", str(queries), "--top-k", "2", "--data-dir", str(data), "--json")
-    assert proc.returncode == 2, proc.stderr  # one query was refused: its line says why, the others ran
-    out = _lines(proc.stdout)
-    assert [o["id"] for o in out] == ["a", "7", "empty"]
-    assert Path(out[0]["results"][0]["source"]).name == "bread_0.pdf"
-    assert Path(out[1]["results"][0]["source"]).name == "printing_0.pdf"
-    assert len(out[0]["results"]) == 2
-    assert set(out[0]["results"][0]) >= {"doc_id", "source", "page", "score", "snippet"}
-    assert "empty" in out[2]["error"]
-
-    questions = tmp_path / "questions.jsonl"
-    _jsonl(questions, [{"id": q, "text": t} for q, t, _, _ in QUESTIONS[:2]])
-    proc = run_cli("ask", "--questions", str(questions), "--data-dir", str(data), "--json")
-    assert proc.returncode == 0, proc.stderr
-    out = _lines(proc.stdout)
-    assert [o["id"] for o in out] == ["q1", "q2"]
-    assert "Thomas Rowe" in out[0]["answer"] and out[0]["mode"] == "extractive"
-    assert "1921" in out[1]["answer"]
-    assert Path(out[1]["citations"][0]["source"]).name == "lighthouse_1.pdf"
-
-    both = run_cli("search", "rye", "--queries", str(queries), "--data-dir", str(data))
-    assert both.returncode == 2 and "not both" in both.stderr
-    bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"id": "x"}\n')
-    proc = run_cli("search", "--queries", str(bad), "--data-dir", str(data))
-    assert proc.returncode == 2 and "bad.jsonl:1" in proc.stderr
-
-
-def test_eval_retrieval_then_qa_reuse_the_cached_index(tiny_dataset: Path, tmp_path: Path) -> None:
+def test_eval_retrieval_batch_queries_and_qa_share_one_cached_index(
+    tiny_dataset: Path, tmp_path: Path
+) -> None:
     cache, out, bench = tmp_path / "cache", tmp_path / "out", tmp_path / "BENCHMARKS.md"
     bench.write_text("# Benchmarks\n\n## Encoder speed\n\nkept as is\n")
     common = ("--cache-dir", str(cache), "--out", str(out), "--benchmarks", str(bench), "--json")
@@ -102,13 +64,39 @@ def test_eval_retrieval_then_qa_reuse_the_cached_index(tiny_dataset: Path, tmp_p
     assert set(systems) == {"pipeline", "milvus_bm25", "dense", "bm25_raw"}
     assert systems["pipeline"]["Recall@10"] == 1.0 and systems["bm25_raw"]["Recall@10"] == 1.0
     assert 0.0 < systems["pipeline"]["nDCG@10"] <= 1.0
-    assert res["ratio"]["nDCG@10"] == pytest.approx(
-        systems["pipeline"]["nDCG@10"] / systems["bm25_raw"]["nDCG@10"]
-    )
-    saved = json.loads(next(out.glob("retrieval-*.json")).read_text())
-    assert set(saved["runs"]["pipeline"]) == {"q1", "q2", "q3", "q4"}
-    assert saved["stamp"]["command"].startswith("vtrag eval retrieval")
-    assert next(out.glob("retrieval-*.png")).stat().st_size > 1000
+    ndcg = systems["pipeline"]["nDCG@10"] / systems["bm25_raw"]["nDCG@10"]
+    assert res["ratio"]["nDCG@10"] == pytest.approx(ndcg)
+    saved = json.loads(next(out.glob("retrieval-*[a-z].json")).read_text())
+    assert saved["stamp"]["command"].startswith("vtrag eval retrieval") and "runs" not in saved
+    with gzip.open(next(out.glob("retrieval-*.details.json.gz")), "rt") as f:
+        assert set(json.load(f)["runs"]["pipeline"]) == {"q1", "q2", "q3", "q4"}
+    if importlib.util.find_spec("matplotlib") is not None:
+        assert next(out.glob("retrieval-*.png")).stat().st_size > 1000
+
+    # Batch queries over the index the evaluation just built: one JSON line per query, in input order.
+    data = next(cache.glob("*/index"))
+    queries = tmp_path / "queries.jsonl"
+    rows = [{"id": "a", "text": "caraway sourdough rye"}, {"id": 7, "text": "movable type Mainz"}]
+    _jsonl(queries, [*rows, {"id": "empty", "text": "  "}])
+    proc = run_cli("search", "--queries", str(queries), "--top-k", "2", "--data-dir", str(data), "--json")
+    assert proc.returncode == 2, proc.stderr  # one query was refused: its line says why, the others ran
+    lines = _lines(proc.stdout)
+    assert [o["id"] for o in lines] == ["a", "7", "empty"]
+    assert Path(lines[0]["results"][0]["source"]).name == "bread_0.pdf"
+    assert Path(lines[1]["results"][0]["source"]).name == "printing_0.pdf"
+    assert len(lines[0]["results"]) == 2
+    assert set(lines[0]["results"][0]) >= {"doc_id", "source", "page", "score", "snippet"}
+    assert "empty" in lines[2]["error"]
+
+    questions = tmp_path / "questions.jsonl"
+    _jsonl(questions, [{"id": q, "text": t} for q, t, _, _ in QUESTIONS[:2]])
+    proc = run_cli("ask", "--questions", str(questions), "--data-dir", str(data), "--json")
+    assert proc.returncode == 0, proc.stderr
+    lines = _lines(proc.stdout)
+    assert [o["id"] for o in lines] == ["q1", "q2"]
+    assert "Thomas Rowe" in lines[0]["answer"] and lines[0]["mode"] == "extractive"
+    assert "1921" in lines[1]["answer"]
+    assert Path(lines[1]["citations"][0]["source"]).name == "lighthouse_1.pdf"
 
     proc = run_cli("eval", "qa", str(tiny_dataset), "--top-k", "2", *common)
     assert proc.returncode == 0, proc.stderr
@@ -122,15 +110,12 @@ def test_eval_retrieval_then_qa_reuse_the_cached_index(tiny_dataset: Path, tmp_p
     assert text.startswith("# Benchmarks\n\n## Encoder speed\n\nkept as is\n")
     assert text.count("## Evaluation (vtrag eval)") == 1
     assert "### Retrieval: tiny-set" in text and "### QA: tiny-set" in text
-    # The same configuration again replaces its block instead of adding one.
-    assert run_cli("eval", "qa", str(tiny_dataset), "--top-k", "2", *common).returncode == 0
-    assert bench.read_text().count("### QA: tiny-set") == 1
 
 
 def test_eval_ocr_and_retrieval_through_ocr(tiny_dataset: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    proc = run_cli("eval", "ocr", str(tiny_dataset), "--modes", "tiny,base", "--sample", "2", "--out", str(out),
-                   "--json")  # fmt: skip
+    args = ("--modes", "tiny,base", "--sample", "2", "--out", str(out), "--json")
+    proc = run_cli("eval", "ocr", str(tiny_dataset), *args)
     assert proc.returncode == 0, proc.stderr
     res = json.loads(proc.stdout.strip().splitlines()[-1])
     assert res["pages"] == 2 and list(res["modes"]) == ["tiny", "base"]
@@ -141,15 +126,21 @@ def test_eval_ocr_and_retrieval_through_ocr(tiny_dataset: Path, tmp_path: Path) 
     assert sum(b["pages"] for b in base["buckets"].values()) == 2
 
     proc = run_cli("eval", "retrieval", str(tiny_dataset), "--text-source", "ocr", "--no-legs",
+                   "--sample", "2", "--corpus-sample", "3",
                    "--cache-dir", str(tmp_path / "cache"), "--out", str(out), "--json")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     res = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert res["index"]["pages_by_text_source"] == {"pdf": 0, "ocr": 4}
+    assert res["queries"] == 2 and res["config"]["corpus_records"] == 3  # judged records + a distractor
+    assert res["index"]["pages_by_text_source"] == {"pdf": 0, "ocr": 3}
     assert res["systems"]["pipeline"]["Recall@5"] == 1.0
 
 
-def test_eval_rejects_bad_input(tmp_path: Path) -> None:
+def test_bad_input_is_refused_before_any_work(tmp_path: Path) -> None:
     proc = run_cli("eval", "retrieval", str(tmp_path / "nowhere"))
     assert proc.returncode == 2 and "corpus.jsonl" in proc.stderr
     proc = run_cli("eval", "ocr", str(tmp_path), "--modes", "huge")
     assert proc.returncode == 2 and "huge" in proc.stderr
+    queries = tmp_path / "q.jsonl"
+    queries.write_text('{"id": "x"}\n')
+    proc = run_cli("search", "rye", "--queries", str(queries), "--data-dir", str(tmp_path))
+    assert proc.returncode == 2 and "not both" in proc.stderr

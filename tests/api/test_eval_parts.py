@@ -1,4 +1,4 @@
-"""Pure pieces of the evaluation: the BENCHMARKS.md block writer, corpus cuts, file names, pages, batch input."""
+"""Pure pieces of the evaluation: the BENCHMARKS.md writer, corpus cuts, file names, pages, batch input."""
 
 from __future__ import annotations
 

@@ -244,3 +244,31 @@ def test_tokens_keep_offsets():
         assert ("x" * 10 + text)[t.start : t.end] == t.text
     assert stem("founded") == stem("founding") == stem("found")
     assert stem("cities") == "city"
+
+
+@pytest.mark.parametrize(
+    ("text", "question", "expected"),
+    [
+        # a name typed without its diacritics still matches the page
+        ("In 1880 his uncles paid for him to leave Gospić for Prague, where he studied.",
+         "Where did he go upon leaving Gospic?", "Prague"),
+        # the period of an initial stays inside the name
+        ("The golf course at the country club was designed by William P. Bell in 1915.",
+         "Who designed the golf course?", "William P. Bell"),
+        # a numeric range is one answer
+        ("Outbreaks of the plague recurred every 5 to 15 years across the continent.",
+         "How many years separated outbreaks of the plague?", "5 to 15"),
+        # the focus noun heads a named answer ("which court" → "the Court of Justice")
+        ("In 1964 the Court of Justice ruled that community law takes precedence over national law.",
+         "Which court ruled that community law takes precedence?", "Court of Justice"),
+    ],
+)  # fmt: skip
+def test_general_span_rules(text: str, question: str, expected: str) -> None:
+    assert ask(question, make_page(text)).text == expected
+
+
+def test_a_copular_who_question_finds_the_answer_on_either_side() -> None:
+    q = analyze_question("Who were the color analysts?")
+    assert q.focus == "analysts" and set(q.side.values()) == {0}
+    text = "Kevin Harlan called the game, with Boomer Esiason and Dan Fouts as color analysts."
+    assert ask("Who were the color analysts?", make_page(text)).text == "Boomer Esiason and Dan Fouts"
