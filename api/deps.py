@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api.auth import check_access
+from api.auth import Access, check_access
 from api.errors import ApiError
 from api.service import Service
 from api.settings import Settings
@@ -43,19 +43,25 @@ def _credentials(request: Request, credentials: HTTPAuthorizationCredentials | N
     return request.headers.get("authorization") if credentials is not None else None
 
 
-def require_read(
-    request: Request,
-    state: State,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+def _require(
+    kind: Access, request: Request, state: State, credentials: HTTPAuthorizationCredentials | None
 ) -> None:
     s = state.settings
     check_access(
-        "read",
+        kind,
         _credentials(request, credentials),
         digests=state.key_digests,
         public_reads=s.public_reads,
         allow_unauthenticated_writes=s.allow_unauthenticated_writes,
     )
+
+
+def require_read(
+    request: Request,
+    state: State,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+) -> None:
+    _require("read", request, state, credentials)
 
 
 def require_write(
@@ -63,14 +69,7 @@ def require_write(
     state: State,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
 ) -> None:
-    s = state.settings
-    check_access(
-        "write",
-        _credentials(request, credentials),
-        digests=state.key_digests,
-        public_reads=s.public_reads,
-        allow_unauthenticated_writes=s.allow_unauthenticated_writes,
-    )
+    _require("write", request, state, credentials)
 
 
 ReadAccess = Annotated[None, Depends(require_read)]
