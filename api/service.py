@@ -12,7 +12,7 @@ from api.schemas import AnswerResponse, BBox, Citation, SearchResponse, SearchRe
 from api.settings import Settings
 from api.snippets import snippet
 from decoder.extractive import answer_extractive
-from encoder.text_embedder import TextEmbedder
+from encoder.text_embedder import TextEmbedder, backend_for, text_model_name
 from indexer.job import BuildOptions, BuildReport, IndexBuilder
 from retriever.records import IndexConfig, SearchHit
 from retriever.store import IndexStore
@@ -40,8 +40,13 @@ class Service:
 
     @property
     def embedder(self) -> TextEmbedder:
-        if self._embedder is None:
-            self._embedder = TextEmbedder(max_windows=self.settings.embed_windows)
+        """The MiniLM runtime that built the open index (so query vectors match its pages), else the
+        settings' backend."""
+        backend = self.settings.text_backend
+        if self._store is not None:
+            backend = backend_for(self._store.config.text_model) or backend
+        if self._embedder is None or self._embedder.backend != backend:
+            self._embedder = TextEmbedder(max_windows=self.settings.embed_windows, backend=backend)
         return self._embedder
 
     @property
@@ -62,7 +67,7 @@ class Service:
         """The config a build with the current settings would write (and must match)."""
         vision = self.vision
         return IndexConfig(
-            text_model=TextEmbedder.name,
+            text_model=text_model_name(self.settings.text_backend),
             text_dim=TextEmbedder.dim,
             mode=vision.mode if vision else self.settings.mode,  # OCR-2 has one fixed layout: "ocr2"
             encoder=vision.name if vision else None,
@@ -163,14 +168,15 @@ class Service:
         """The top pages for a query (hybrid search), as full page records for a reader or decoder."""
         if not query.strip():
             raise ValueError("the query is empty")
+        store = self.store()  # first: the embedder follows the index's text model
         vector = self.embedder.embed_query(query)
-        store = self.store()
         return store.search(
             query,
             vector.tolist(),
             top_k=top_k,
             doc_ids=doc_ids,
             vision_vec=self._query_vision_vec(store, query),
+            fusion=self.settings.fusion,
         )
 
     def _query_vision_vec(self, store: IndexStore, query: str) -> list[float] | None:

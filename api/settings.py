@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     embed_windows: int | None = Field(
         2, ge=1, le=64, description="Dense windows (256 tokens) per page, evenly spread; BM25 sees all."
     )
+    text_backend: Literal["onnx-int8", "torch"] = Field(
+        "onnx-int8",
+        description="MiniLM runtime for new indexes: onnx-int8 (CPU, ~2x faster) or torch (fp32). Searches "
+        "use whichever built the index.",
+    )
     batch_pages: int = Field(32, ge=1, le=1024, description="Pages embedded and written per batch.")
     ocr: bool = Field(
         True, description="OCR pages that have no usable text layer (RapidOCR, bundled models)."
@@ -53,6 +58,10 @@ class Settings(BaseSettings):
         True, description="Encode queries typeset as a page and search vision_vec too."
     )
     top_k: int = Field(5, ge=1, le=100, description="Pages retrieved for an answer by default.")
+    fusion: Literal["convex", "rrf"] = Field(
+        "convex",
+        description="How search legs are fused: convex (normalised scores averaged) or rrf (Milvus RRF).",
+    )
 
     # -- the REST service (`vtrag serve`): access, limits, answering --
     host: str = Field("127.0.0.1", description="Address `vtrag serve` binds (loopback by default).")

@@ -213,6 +213,24 @@ class Connection:
             )
         return list(result[0]) if result else []
 
+    def search_leg(self, name: str, request: AnnSearchRequest) -> list[dict[str, Any]]:
+        """Run one leg of a hybrid search on its own, returning only page ids and scores.
+
+        Returns:
+            The hits, best first: dicts with "distance" and "entity" {"page_id"}.
+        """
+        with milvus_errors(f"search {name}"):
+            result = self.client.search(
+                name,
+                data=request.data,
+                anns_field=request.anns_field,
+                filter=request.expr or "",
+                limit=request.limit,
+                search_params=request.param,
+                output_fields=["page_id"],
+            )
+        return list(result[0]) if result else []
+
     def search(
         self,
         name: str,

@@ -22,6 +22,7 @@ from retriever import tokens as token_blobs
 from retriever.connection import Connection, is_server_uri, open_connection
 from retriever.errors import IndexConfigMismatchError, IndexNotFoundError, RetrieverError
 from retriever.filters import Filter, field_equals
+from retriever.fusion import Fusion
 from retriever.records import DocRecord, DocStatus, IndexConfig, PageRecord, SearchHit, Vector, make_page_id
 from retriever.schema import (
     CollectionNames,
@@ -317,8 +318,9 @@ class IndexStore:
         top_k: int,
         doc_ids: Sequence[str] | None = None,
         vision_vec: Vector | None = None,
+        fusion: Fusion = "convex",
     ) -> list[SearchHit]:
-        """Hybrid search: BM25 on `query` + dense `query_vec` (+ `vision_vec`), fused by RRF in Milvus.
+        """Hybrid search: BM25 on `query` + dense `query_vec` (+ `vision_vec`), fused (`retriever.fusion`).
 
         Args:
             query: raw query text ("" skips BM25).
@@ -326,16 +328,17 @@ class IndexStore:
             top_k: results wanted.
             doc_ids: restrict to these documents.
             vision_vec: pooled vision query vector (index must have a vision encoder).
+            fusion: "convex" (default) or "rrf".
 
         Returns:
             Up to top_k hits of complete documents, best first, pages without vectors.
 
         Raises:
-            ValueError: no usable leg, top_k < 1, wrong vector dims.
+            ValueError: no usable leg, top_k < 1, unknown fusion, wrong vector dims.
         """
         return search.hybrid_search(
             self._conn, self._names, self._config, query, query_vec,
-            top_k=top_k, doc_ids=doc_ids, vision_vec=vision_vec,
+            top_k=top_k, doc_ids=doc_ids, vision_vec=vision_vec, fusion=fusion,
         )  # fmt: skip
 
     def similar_pages(

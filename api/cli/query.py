@@ -49,7 +49,7 @@ def search(
     queries: QueriesFile = None,
     server: Server = None,
 ) -> None:
-    """Hybrid search (BM25 + dense text, fused with RRF) over the indexed pages."""
+    """Hybrid search (BM25 + dense text, fused; VTRAG_FUSION picks convex or rrf) over the indexed pages."""
     if server is not None:
         return remote_search(server, query, queries, top_k=top_k, doc=doc, as_json=as_json)
     service = make_service(data_dir=data_dir, milvus_uri=milvus_uri)

@@ -80,6 +80,7 @@ def precomputed_queries(service: Service, texts: Sequence[str]) -> Iterator[dict
         text -> query vector.
     """
     unique = list(dict.fromkeys(t for t in texts if t.strip()))
+    service.store()  # open the index first: the embedder follows the text model that built it
     inner = service.embedder
     table = dict(zip(unique, inner.embed(unique), strict=True)) if unique else {}
     # The Service keeps its embedder in `_embedder` (loaded once, reused by search and ask).

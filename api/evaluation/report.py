@@ -114,7 +114,7 @@ def retrieval_markdown(result: dict[str, Any], plot: str | None = None) -> str:
         f"mode {c['mode']}, title {'on' if c['title'] else 'off'}"
     )
     names = {
-        "pipeline": "vtrag (hybrid RRF)",
+        "pipeline": f"vtrag (hybrid, {result.get('fusion', 'rrf')} fusion)",
         "milvus_bm25": "… its Milvus BM25 leg alone",
         "dense": "… its dense MiniLM leg alone",
         "bm25_raw": "BM25 on the raw text",

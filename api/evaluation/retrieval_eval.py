@@ -1,6 +1,6 @@
 """Retrieval quality of the pipeline against BM25 on the raw text, in one run, over one scratch index.
 
-The pipeline is `Service.search` (hybrid: Milvus BM25 + dense text, fused by RRF) over the rendered pages.
+The pipeline is `Service.search` (hybrid: Milvus BM25 + dense text, fused) over the rendered pages.
 Beside it, for diagnosis, each of its legs alone (Milvus BM25, dense MiniLM), and the reference baseline:
 an in-memory BM25 over the records' raw text (`bm25.py`, the baseline script's analyzer and k1/b), on
 exactly the text the pages show (title + text, or text only).
@@ -73,8 +73,8 @@ def run_retrieval(
         progress: called with a short line now and then.
 
     Returns:
-        {"queries", "systems": {name: {metric: value, "ms_per_query"}}, "ratio": {metric: pipeline / bm25},
-         "runs": {name: {qid: [record ids]}}}.
+        {"queries", "fusion", "systems": {name: {metric: value, "ms_per_query"}},
+         "ratio": {metric: pipeline / bm25}, "runs": {name: {qid: [record ids]}}}.
     """
     say = progress or (lambda line: None)
     qrels = {q: ds.qrels.get(q, {}) for q in qids}
@@ -83,6 +83,7 @@ def run_retrieval(
     times: dict[str, float] = {}
 
     service = index.service()
+    fusion = service.settings.fusion
     try:
         t0 = time.perf_counter()
         pipeline: dict[str, list[str]] = {}
@@ -131,4 +132,4 @@ def run_retrieval(
         systems[name] = m
     base, pipe = systems["bm25_raw"], systems["pipeline"]
     ratio = {k: (pipe[k] / base[k] if base[k] else 0.0) for k in RETRIEVAL_KEYS}
-    return {"queries": len(qids), "systems": systems, "ratio": ratio, "runs": runs}
+    return {"queries": len(qids), "fusion": fusion, "systems": systems, "ratio": ratio, "runs": runs}

@@ -31,7 +31,7 @@ from api.evaluation.render import RENDER_VERSION, file_stem, write_pdf, write_sc
 from api.service import Service
 from api.settings import Settings
 from encoder.modes import get_mode
-from encoder.text_embedder import TextEmbedder
+from encoder.text_embedder import text_model_name
 
 TextSource = Literal["pdf", "ocr"]
 
@@ -118,6 +118,7 @@ def prepare(
         raise ValueError(f"text_source must be 'pdf' or 'ocr', got {text_source!r}")
     mode = get_mode(mode).name
     emit = on_event or (lambda event: None)
+    settings = Settings()
     key: dict[str, Any] = {
         "corpus": corpus_fingerprint(docs),
         "records": len(docs),
@@ -126,9 +127,9 @@ def prepare(
         "mode": mode,
         "scan_px": scan_size(mode) if text_source == "ocr" else None,
         "render": RENDER_VERSION,
-        "text_model": TextEmbedder.name,
+        "text_model": text_model_name(settings.text_backend),
     }
-    encoder = Settings().encoder
+    encoder = settings.encoder
     if encoder != "none":  # a vision index stores tokens too: never mixed with a lite one
         key["encoder"] = encoder
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]

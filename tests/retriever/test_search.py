@@ -1,4 +1,4 @@
-"""Hybrid search through Milvus Lite: BM25 + dense legs, RRF, and visibility by manifest status."""
+"""Hybrid search through Milvus Lite: BM25 + dense legs, convex and RRF fusion, visibility by status."""
 
 from __future__ import annotations
 
@@ -31,9 +31,12 @@ def _ids(hits: list) -> list[str]:
 
 def test_bm25_finds_an_exact_rare_word(corpus: IndexStore) -> None:
     assert _ids(corpus.search("zymurgy", None, top_k=3)) == ["beer:1"]
-    # With a dense vector pointing elsewhere, the BM25 leg still lifts the rare word to the top.
+    # With a dense vector pointing squarely at another page, the BM25 leg still holds the rare word level
+    # with that page: each is first in one leg (0.5 each), the tie broken by page id.
     hits = corpus.search("zymurgy", unit(5), top_k=3)
-    assert _ids(hits)[0] == "beer:1" and hits[0].score > hits[1].score
+    assert _ids(hits)[:2] == ["beer:1", "misc:2"] and hits[0].score == hits[1].score == pytest.approx(0.5)
+    # RRF ranks it first outright (1/61 + 1/(60 + its dense rank) against 1/61).
+    assert _ids(corpus.search("zymurgy", unit(5), top_k=3, fusion="rrf"))[0] == "beer:1"
 
 
 def test_dense_leg_finds_a_paraphrase(corpus: IndexStore) -> None:
@@ -45,9 +48,27 @@ def test_dense_leg_finds_a_paraphrase(corpus: IndexStore) -> None:
 
 
 def test_rrf_scores_are_fused_inside_milvus(corpus: IndexStore) -> None:
-    hits = corpus.search("lighthouse storm", unit(0), top_k=5)
+    hits = corpus.search("lighthouse storm", unit(0), top_k=5, fusion="rrf")
     assert _ids(hits)[0] == "sea:1"
     assert hits[0].score == pytest.approx(2 / 61, rel=1e-3)  # rank 1 in both legs, k = 60
+
+
+def test_convex_fusion_averages_normalised_leg_scores(corpus: IndexStore) -> None:
+    # sea:1 is first in both legs: 1.0 from each. Only two pages contain "lighthouse" words, so the BM25
+    # leg is sea:1 alone; every other page gets its dense share only (< 0.5).
+    hits = corpus.search("lighthouse storm", unit(0), top_k=7)
+    assert _ids(hits)[0] == "sea:1" and hits[0].score == pytest.approx(1.0)
+    assert all(h.score < 0.5 for h in hits[1:]) and len(hits) == 6
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert hits[1].page.text and hits[1].page.text_vec is None  # full page rows, read after fusion
+    # A single leg keeps its own order; scores run from 1.0 down to 0.0 over its candidates.
+    dense = corpus.search("", unit(1), top_k=10)
+    assert _ids(dense)[0] == "car:1" and dense[0].score == 1.0 and dense[-1].score == 0.0
+
+
+def test_unknown_fusion_is_refused(corpus: IndexStore) -> None:
+    with pytest.raises(ValueError, match="unknown fusion"):
+        corpus.search("lighthouse", unit(0), top_k=3, fusion="max")  # type: ignore[arg-type]
 
 
 def test_documents_not_complete_are_never_returned(corpus: IndexStore) -> None:

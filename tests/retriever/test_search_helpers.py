@@ -10,8 +10,8 @@ from tests.retriever.helpers import CONFIG, VISION_CONFIG, unit
 
 
 def test_candidate_limit() -> None:
-    assert candidate_limit(1) == 50
-    assert candidate_limit(5) == 50
+    assert candidate_limit(1) == 100
+    assert candidate_limit(25) == 100
     assert candidate_limit(40) == 160
 
 

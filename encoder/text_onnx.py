@@ -1,0 +1,218 @@
+"""all-MiniLM-L6-v2 as an int8 ONNX Runtime graph: the lite profile's CPU embedding path.
+
+Why: embedding is nearly all of a text-layer build, and fp32 MiniLM is bound by matrix multiplies: ~10 GFLOP
+for a 400-word page against ~90 GFLOP/s that a 2-core AVX2 machine sustains, so fp32 cannot pass ~9 pages/s
+however it is run. Dynamic int8 quantisation of the weight matrices (per output channel; activations
+quantised per call) roughly doubles the throughput. Cosine to the fp32 vectors: ~0.99 on pages; retrieval
+impact measured in docs/BENCHMARKS.md.
+
+The graph is derived once from the local model folder — traced with torch (eager attention, so the padding
+mask stays in the graph), quantised with onnxruntime's quantiser — checked against the torch model on probe
+texts, and cached under the cache dir keyed by the weights' sha256. Nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+# Bump when the export recipe changes, so stale cached graphs are not reused.
+RECIPE = "int8-v1"
+# The quantised vectors must stay this close (cosine) to the fp32 ones on every probe text.
+MIN_PROBE_COSINE = 0.95
+PROBE_TEXTS = (
+    "The lighthouse was built in 1871 and automated in 1952.",
+    "Quarterly revenue rose 4% on higher freight tonnage through the harbour.",
+    "What is the capital of France?",
+    "",
+)
+
+
+class OnnxExportError(RuntimeError):
+    """The int8 graph could not be built or failed its check against the torch model."""
+
+
+def default_cache_dir() -> Path:
+    """$VTRAG_CACHE_DIR, else $XDG_CACHE_HOME/vtrag, else ~/.cache/vtrag."""
+    explicit = os.environ.get("VTRAG_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "vtrag"
+
+
+def int8_session(model_dir: Path, cache_dir: Path | None = None) -> Any:
+    """An ONNX Runtime session on the int8 graph of `model_dir`; a cached graph that no longer loads
+    (truncated, disk trouble) is rebuilt once.
+
+    Raises:
+        OnnxExportError: the graph could not be built (see `int8_graph`).
+    """
+    graph = int8_graph(model_dir, cache_dir)
+    try:
+        return open_session(graph)
+    except Exception:  # onnxruntime raises its own exception types for a bad file
+        graph.unlink(missing_ok=True)
+        return open_session(int8_graph(model_dir, cache_dir))
+
+
+def int8_graph(model_dir: Path, cache_dir: Path | None = None) -> Path:
+    """The cached int8 graph of the model in `model_dir`, built (and checked) on first use.
+
+    Args:
+        model_dir: the MiniLM folder (model.safetensors, config.json, tokenizer files).
+        cache_dir: where graphs are kept (None: `default_cache_dir()`).
+
+    Returns:
+        Path of the .onnx file.
+
+    Raises:
+        OnnxExportError: tracing, quantising or the probe check failed.
+    """
+    cache = (cache_dir or default_cache_dir()) / "models"
+    digest = _weights_digest(model_dir)
+    target = cache / f"minilm-{digest[:16]}-{RECIPE}.onnx"
+    if target.is_file():
+        return target
+    cache.mkdir(parents=True, exist_ok=True)
+    # Build beside the target and rename: a concurrent builder or a crash never leaves a half-written graph.
+    with tempfile.TemporaryDirectory(dir=cache, prefix=".export-") as tmp:
+        fp32, int8 = Path(tmp, "fp32.onnx"), Path(tmp, "int8.onnx")
+        model = _load_eager(model_dir)
+        _export(model, fp32)
+        _quantise(fp32, int8)
+        _check(model, model_dir, int8)
+        os.replace(int8, target)
+    return target
+
+
+def open_session(graph: Path) -> Any:
+    """An ONNX Runtime CPU session over `graph` (inputs "input_ids", "attention_mask"; output "vectors")."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # no per-run warnings on stderr
+    return ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+
+
+def run_session(session: Any, batch: list[list[int]], pad_id: int) -> np.ndarray:
+    """Mean-pooled, L2-normalised vectors of a batch of token id lists: (len(batch), dim) float32."""
+    width = max(len(ids) for ids in batch)
+    input_ids = np.full((len(batch), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(batch), width), dtype=np.int64)
+    for row, ids in enumerate(batch):
+        input_ids[row, : len(ids)] = ids
+        mask[row, : len(ids)] = 1
+    (vectors,) = session.run(["vectors"], {"input_ids": input_ids, "attention_mask": mask})
+    return np.asarray(vectors, dtype=np.float32)
+
+
+def _weights_digest(model_dir: Path) -> str:
+    h = hashlib.sha256()
+    with open(model_dir / "model.safetensors", "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _load_eager(model_dir: Path) -> Any:
+    from transformers import AutoModel
+
+    # Eager attention: SDPA's mask helper drops the mask when the tracing batch has no padding.
+    model = AutoModel.from_pretrained(str(model_dir), local_files_only=True, attn_implementation="eager")
+    return model.eval()
+
+
+def _pooled_module(model: Any) -> Any:
+    import torch
+
+    class Pooled(torch.nn.Module):
+        """Encoder + mean pooling over real tokens + L2 normalisation, as one traced graph."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            weights = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
+            pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(pooled, p=2, dim=1)
+
+    # eval(): a fresh Module starts in training mode, and the exporter restores that mode afterwards — on
+    # the wrapped model too, which would switch dropout on.
+    return Pooled().eval()
+
+
+def _export(model: Any, path: Path) -> None:
+    import torch
+
+    # A padded example batch, so the traced graph carries the masking path.
+    ids = torch.randint(1000, 2000, (2, 16))
+    mask = torch.ones_like(ids)
+    mask[1, 9:] = 0
+    try:
+        with torch.inference_mode(False), torch.no_grad():
+            torch.onnx.export(
+                _pooled_module(model),
+                (ids, mask),
+                str(path),
+                input_names=["input_ids", "attention_mask"],
+                output_names=["vectors"],
+                dynamic_axes={name: {0: "batch", 1: "tokens"} for name in ("input_ids", "attention_mask")},
+                opset_version=17,
+                dynamo=False,
+            )
+    except Exception as exc:  # the exporter raises many kinds; all mean the same to the caller
+        raise OnnxExportError(f"tracing all-MiniLM-L6-v2 to ONNX failed: {exc}") from exc
+
+
+def _quantise(src: Path, dst: Path) -> None:
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    graph = onnx.load(str(src), load_external_data=False)
+    weights = {init.name for init in graph.graph.initializer}
+    # Only weight matmuls: quantising the attention products (activation x activation) costs accuracy.
+    nodes = [n.name for n in graph.graph.node if n.op_type == "MatMul" and any(i in weights for i in n.input)]
+    logging.getLogger("root").setLevel(logging.ERROR)  # "consider pre-processing" advice from the quantiser
+    try:
+        quantize_dynamic(
+            str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True, nodes_to_quantize=nodes
+        )
+    except Exception as exc:
+        raise OnnxExportError(f"quantising all-MiniLM-L6-v2 failed: {exc}") from exc
+
+
+def _check(model: Any, model_dir: Path, graph: Path) -> None:
+    import torch
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
+    batch = [tokenizer(t)["input_ids"] for t in PROBE_TEXTS]
+    got = run_session(open_session(graph), batch, int(tokenizer.pad_token_id))
+    with torch.no_grad():
+        ref = _pooled_module(model)(*_padded(batch, int(tokenizer.pad_token_id))).numpy()
+    cosines = (got * ref).sum(axis=1)
+    if not np.all(cosines >= MIN_PROBE_COSINE):
+        raise OnnxExportError(
+            f"the int8 graph drifted from the fp32 model (probe cosines {np.round(cosines, 3).tolist()})"
+        )
+
+
+def _padded(batch: list[list[int]], pad_id: int) -> tuple[Any, Any]:
+    import torch
+
+    width = max(len(ids) for ids in batch)
+    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    for row, seq in enumerate(batch):
+        ids[row, : len(seq)] = torch.tensor(seq)
+        mask[row, : len(seq)] = 1
+    return ids, mask
