@@ -6,12 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import pymupdf
 from PIL import Image
 
 from api.runtime import VisionRuntime
 from decoder import prompts
 from decoder.grounding import parse_grounding, strip_grounding
+from indexer.pdf import pymupdf
 from retriever.records import PageRecord
 from retriever.store import IndexStore
 

@@ -25,11 +25,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import pymupdf  # noqa: E402
-
 from api.service import Service  # noqa: E402
 from api.settings import Settings  # noqa: E402
 from bench.token_fetch import measure as measure_token_fetch  # noqa: E402
+from indexer.pdf import pymupdf  # noqa: E402
 
 WORDS = [
     "harbour",

@@ -76,7 +76,7 @@ CORPUS = {
 
 
 def make_pdf(path: Path, pages: list[str]) -> Path:
-    import pymupdf
+    from indexer.pdf import pymupdf
 
     doc = pymupdf.open()
     for text in pages:

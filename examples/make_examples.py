@@ -19,8 +19,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import pymupdf
 from PIL import Image
+
+from indexer.pdf import pymupdf
 
 PAGE_W, PAGE_H = 595.0, 842.0  # A4 in points
 MARGIN = 72.0

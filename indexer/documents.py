@@ -22,10 +22,10 @@ from types import TracebackType
 from typing import Literal
 
 import numpy as np
-import pymupdf
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from indexer.errors import SourceError
+from indexer.pdf import pymupdf
 
 PDF_DPI = 144  # the official DeepSeek-OCR PDF rendering
 IMAGE_DPI = 72  # images: 1 px = 1 pt

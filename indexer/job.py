@@ -143,6 +143,9 @@ class IndexBuilder:
         if self.options.workers > 1 and total:
             # Never fork a process whose gRPC (Milvus) threads are running: workers come from a clean server.
             context = multiprocessing.get_context("forkserver")
+            # The server imports the extraction code (PyMuPDF alone is ~1.5 s) once; workers fork from it
+            # with it loaded instead of each importing it again on the same cores.
+            context.set_forkserver_preload(["indexer.extract"])
             pool = ProcessPoolExecutor(self.options.workers, mp_context=context)
         try:
             for planned, pages in self._extracted(plan, pool):

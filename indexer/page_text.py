@@ -19,10 +19,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-import pymupdf
-
 from indexer.documents import SourcePage
 from indexer.ocr import Ocr
+from indexer.pdf import pymupdf
 from retriever.records import TextLine
 
 MIN_TEXT_CHARS = 20  # letters/digits a text layer needs before it is trusted over OCR

@@ -17,10 +17,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import pymupdf
 from PIL import Image
 
 from encoder.modes import get_mode, make_views
+from indexer.pdf import pymupdf
 
 PAGE_W, PAGE_H = 595.0, 842.0  # A4, points
 MARGIN = 56.0
