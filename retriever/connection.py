@@ -18,6 +18,7 @@ from pymilvus import AnnSearchRequest, MilvusClient, RRFRanker
 from pymilvus.client.types import LoadState
 from pymilvus.exceptions import MilvusException
 
+from retriever.allocator import keep_freed_buffers
 from retriever.errors import LITE_OPEN_FAILED, StoreLockedError, convert_milvus_error, milvus_errors
 from retriever.filters import Filter
 
@@ -284,6 +285,7 @@ def open_connection(uri: str | os.PathLike[str], *, timeout: float | None = None
         raise ValueError(f"{text!r} is neither an http(s):// Milvus URI nor a Milvus Lite path ending in .db")
     path.parent.mkdir(parents=True, exist_ok=True)
     lite_path = str(path)
+    keep_freed_buffers()  # Lite's server threads share our heap: see retriever/allocator.py
     with _lite_lock:
         _lite_opens[lite_path] = _lite_opens.get(lite_path, 0) + 1
     try:

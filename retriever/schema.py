@@ -1,7 +1,8 @@
 """The one definition of vtrag's three Milvus collections, and their creation, check and removal.
 
     <name>_pages   one row per page: text (BM25 via a Function), line boxes, geometry, text/vision vectors
-    <name>_tokens  the page's vision-token tensor as lossless base64 chunks, one row per chunk
+    <name>_tokens  the page's vision-token tensor, lossless: packed bytes (zstd byte planes) as base64
+                   chunks, one row per chunk (retriever/tokens.py)
     <name>_docs    the document manifest (status drives visibility)
 
 Dims come from the IndexConfig; the config that built the index is stored as a property of the pages
@@ -21,7 +22,7 @@ from retriever.errors import IndexConfigMismatchError, milvus_errors
 from retriever.records import IndexConfig
 
 # Bump when a field or index changes; an index built by another version is refused on open.
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: token rows gained `codec` (packed bytes instead of raw)
 CONFIG_PROPERTY = "vtrag.index_config"
 VERSION_PROPERTY = "vtrag.schema_version"
 
@@ -64,7 +65,18 @@ PAGE_SCALAR_FIELDS = (
     "text_bytes",
     "token_bytes",
 )
-TOKEN_FIELDS = ("key", "page_id", "doc_id", "chunk", "n_chunks", "dtype", "shape", "sha256", "payload")
+TOKEN_FIELDS = (
+    "key",
+    "page_id",
+    "doc_id",
+    "chunk",
+    "n_chunks",
+    "dtype",
+    "shape",
+    "sha256",
+    "codec",
+    "payload",
+)
 DOC_FIELDS = ("doc_id", "source", "pages", "status", "bytes", "mode", "error", "indexed_at")
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,200}")
@@ -168,7 +180,7 @@ def pages_schema(config: IndexConfig) -> tuple[CollectionSchema, IndexParams]:
 
 
 def tokens_schema() -> tuple[CollectionSchema, IndexParams]:
-    """Schema and indexes of `<name>_tokens`: one row per base64 chunk of a page's token tensor.
+    """Schema and indexes of `<name>_tokens`: one row per base64 chunk of a page's packed token tensor.
 
     Returns:
         (schema, index params).
@@ -181,7 +193,8 @@ def tokens_schema() -> tuple[CollectionSchema, IndexParams]:
     s.add_field("n_chunks", DataType.INT64)
     s.add_field("dtype", DataType.VARCHAR, max_length=SHORT_MAX_BYTES)
     s.add_field("shape", DataType.JSON)
-    s.add_field("sha256", DataType.VARCHAR, max_length=SHORT_MAX_BYTES)
+    s.add_field("sha256", DataType.VARCHAR, max_length=SHORT_MAX_BYTES)  # of the raw tensor bytes
+    s.add_field("codec", DataType.VARCHAR, max_length=SHORT_MAX_BYTES)  # token_codec.CODECS
     s.add_field("payload", DataType.VARCHAR, max_length=VARCHAR_MAX_BYTES)
     s.add_field("dummy_vec", DataType.FLOAT_VECTOR, dim=DUMMY_DIM)  # see DUMMY_DIM
     idx = MilvusClient.prepare_index_params()
