@@ -32,6 +32,7 @@ from api.service import Service
 from api.settings import Settings
 from encoder.modes import get_mode
 from encoder.text_embedder import text_model_name
+from retriever.schema import SCHEMA_VERSION
 
 TextSource = Literal["pdf", "ocr"]
 
@@ -128,6 +129,7 @@ def prepare(
         "scan_px": scan_size(mode) if text_source == "ocr" else None,
         "render": RENDER_VERSION,
         "text_model": text_model_name(settings.text_backend),
+        "schema": SCHEMA_VERSION,  # an index of another schema is refused on open: build a new one instead
     }
     encoder = settings.encoder
     if encoder != "none":  # a vision index stores tokens too: never mixed with a lite one
