@@ -123,7 +123,7 @@ class TextEmbedder:
         else:
             with _quiet_loading():
                 self._model = AutoModel.from_pretrained(str(model_dir), local_files_only=True)
-            self._model = self._model.to(self.device).eval()
+            self._model = text_onnx.pooled_module(self._model.to(self.device))
         self._cls = int(self._tokenizer.cls_token_id)
         self._sep = int(self._tokenizer.sep_token_id)
         self._pad = int(self._tokenizer.pad_token_id)
@@ -186,18 +186,8 @@ class TextEmbedder:
     @torch.inference_mode()
     def _forward_torch(self, batch: list[list[int]]) -> np.ndarray:
         assert self._model is not None
-        width = max(len(ids) for ids in batch)
-        input_ids = torch.full((len(batch), width), self._pad, dtype=torch.long)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for row, ids in enumerate(batch):
-            input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-            mask[row, : len(ids)] = 1
-        input_ids, mask = input_ids.to(self.device), mask.to(self.device)
-        hidden = self._model(input_ids=input_ids, attention_mask=mask).last_hidden_state  # (B, T, dim)
-        weights = mask.unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
-        pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)  # (B, dim)
-        pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
-        return pooled.float().cpu().numpy()
+        input_ids, mask = (torch.from_numpy(a).to(self.device) for a in text_onnx.pad_batch(batch, self._pad))
+        return self._model(input_ids, mask).float().cpu().numpy()  # (B, dim), pooled and normalised
 
 
 @contextmanager

@@ -101,14 +101,20 @@ def open_session(graph: Path) -> Any:
     return ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
 
 
-def run_session(session: Any, batch: list[list[int]], pad_id: int) -> np.ndarray:
-    """Mean-pooled, L2-normalised vectors of a batch of token id lists: (len(batch), dim) float32."""
+def pad_batch(batch: list[list[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """Token id lists as a right-padded (B, T) int64 id matrix and its attention mask (1 = real token)."""
     width = max(len(ids) for ids in batch)
     input_ids = np.full((len(batch), width), pad_id, dtype=np.int64)
     mask = np.zeros((len(batch), width), dtype=np.int64)
     for row, ids in enumerate(batch):
         input_ids[row, : len(ids)] = ids
         mask[row, : len(ids)] = 1
+    return input_ids, mask
+
+
+def run_session(session: Any, batch: list[list[int]], pad_id: int) -> np.ndarray:
+    """Mean-pooled, L2-normalised vectors of a batch of token id lists: (len(batch), dim) float32."""
+    input_ids, mask = pad_batch(batch, pad_id)
     (vectors,) = session.run(["vectors"], {"input_ids": input_ids, "attention_mask": mask})
     return np.asarray(vectors, dtype=np.float32)
 
@@ -129,11 +135,13 @@ def _load_eager(model_dir: Path) -> Any:
     return model.eval()
 
 
-def _pooled_module(model: Any) -> Any:
+def pooled_module(model: Any) -> Any:
+    """`model` + mean pooling over real tokens + L2 normalisation, as one module: what the graph is traced
+    from, and what the torch backend runs, so both pool the same way."""
     import torch
 
     class Pooled(torch.nn.Module):
-        """Encoder + mean pooling over real tokens + L2 normalisation, as one traced graph."""
+        """Encoder + mean pooling over real tokens + L2 normalisation."""
 
         def __init__(self) -> None:
             super().__init__()
@@ -160,7 +168,7 @@ def _export(model: Any, path: Path) -> None:
     try:
         with torch.inference_mode(False), torch.no_grad():
             torch.onnx.export(
-                _pooled_module(model),
+                pooled_module(model),
                 (ids, mask),
                 str(path),
                 input_names=["input_ids", "attention_mask"],
@@ -198,21 +206,10 @@ def _check(model: Any, model_dir: Path, graph: Path) -> None:
     batch = [tokenizer(t)["input_ids"] for t in PROBE_TEXTS]
     got = run_session(open_session(graph), batch, int(tokenizer.pad_token_id))
     with torch.no_grad():
-        ref = _pooled_module(model)(*_padded(batch, int(tokenizer.pad_token_id))).numpy()
+        ids, mask = pad_batch(batch, int(tokenizer.pad_token_id))
+        ref = pooled_module(model)(torch.from_numpy(ids), torch.from_numpy(mask)).numpy()
     cosines = (got * ref).sum(axis=1)
     if not np.all(cosines >= MIN_PROBE_COSINE):
         raise OnnxExportError(
             f"the int8 graph drifted from the fp32 model (probe cosines {np.round(cosines, 3).tolist()})"
         )
-
-
-def _padded(batch: list[list[int]], pad_id: int) -> tuple[Any, Any]:
-    import torch
-
-    width = max(len(ids) for ids in batch)
-    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(batch), width), dtype=torch.long)
-    for row, seq in enumerate(batch):
-        ids[row, : len(seq)] = torch.tensor(seq)
-        mask[row, : len(seq)] = 1
-    return ids, mask
