@@ -29,7 +29,7 @@ from api.service import Service
 from api.settings import Settings
 from api.wire import AnswerResponse, Citation, ContextTokens, Fallback, PageUsed
 from decoder import prompts
-from decoder.extractive import ExtractiveAnswer, answer_extractive
+from decoder.extractive import ExtractiveAnswer
 from decoder.grounding import parse_grounding
 from indexer.ocr import Ocr, OcrError
 from retriever.records import PageRecord, SearchHit, TextLine
@@ -185,7 +185,7 @@ class Answerer:
             response = self._extractive(question, hits)
             response.fallback = Fallback(ran=True, reason=reason, trail=trail)
             return response
-        found = answer_extractive(question, read, embedder=self.service.embedder)
+        found = self.service.read_answer(question, read)
         self.metrics.inc("vtrag_answers_total", mode="ocr-fallback")
         return AnswerResponse(
             answer=found.text,
@@ -255,9 +255,9 @@ class Answerer:
     # -- 4. extractive over the stored text --
 
     def _extractive(self, question: str, hits: list[SearchHit]) -> AnswerResponse:
-        found = answer_extractive(question, hits, embedder=self.service.embedder)
+        found = self.service.read_answer(question, hits)
         self.metrics.inc("vtrag_answers_total", mode="extractive")
-        read = hits[:5]  # what answer_extractive reads by default
+        read = hits[:5]  # what both readers read by default
         return AnswerResponse(
             answer=found.text,
             mode="extractive",

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from api.schemas import AnswerResponse, BBox, Citation, SearchResponse, SearchResult
 from api.settings import Settings
 from api.snippets import snippet
-from decoder.extractive import answer_extractive
+from decoder.extractive import ExtractiveAnswer, answer_extractive
 from encoder.text_embedder import TextEmbedder, backend_for, text_model_name
 from indexer.job import BuildOptions, BuildReport, IndexBuilder
 from retriever.records import IndexConfig, SearchHit
@@ -35,6 +35,7 @@ class Service:
         self._store: IndexStore | None = None
         self._embedder: TextEmbedder | None = None
         self._vision = vision
+        self._reader: Callable[[str, Sequence[SearchHit]], ExtractiveAnswer] | None = None
 
     # -- resources --
 
@@ -62,6 +63,22 @@ class Service:
                 mode=self.settings.mode,
             )
         return self._vision
+
+    def read_answer(self, question: str, hits: Sequence[SearchHit]) -> ExtractiveAnswer:
+        """An extractive answer from the top `hits`: the trained span reader when `reader_dir` is set (loaded
+        on first use), else the rule-based reader with the dense embedder's sentence similarity."""
+        if self.settings.reader_dir is None:
+            return answer_extractive(question, hits, embedder=self.embedder)
+        if self._reader is None:
+            from decoder.span_reader import SpanReader
+
+            device = self.settings.device
+            if device == "auto":
+                import torch
+
+                device = "cuda" if torch.cuda.is_available() else "cpu"
+            self._reader = SpanReader(self.settings.reader_dir, device=device)
+        return self._reader(question, hits)
 
     def index_config(self) -> IndexConfig:
         """The config a build with the current settings would write (and must match)."""
@@ -146,7 +163,7 @@ class Service:
         self, question: str, *, top_k: int | None = None, doc_ids: list[str] | None = None
     ) -> AnswerResponse:
         hits = self.retrieve(question, top_k or self.settings.top_k, doc_ids)
-        found = answer_extractive(question, hits, embedder=self.embedder)
+        found = self.read_answer(question, hits)
         citations = [
             Citation(
                 doc_id=c.doc_id,

@@ -58,6 +58,11 @@ class Settings(BaseSettings):
         True, description="Encode queries typeset as a page and search vision_vec too."
     )
     top_k: int = Field(5, ge=1, le=100, description="Pages retrieved for an answer by default.")
+    reader_dir: Path | None = Field(
+        None,
+        description="Folder of a trained span reader (`vtrag reader train`) for extractive answers; unset = "
+        "the rule-based reader, which needs no weights.",
+    )
     fusion: Literal["convex", "rrf"] = Field(
         "convex",
         description="How search legs are fused: convex (normalised scores averaged) or rrf (Milvus RRF).",
@@ -131,6 +136,17 @@ class Settings(BaseSettings):
     @classmethod
     def _fallback_mode(cls, value: str) -> str:
         return cls._mode_name(value)
+
+    @field_validator("reader_dir")
+    @classmethod
+    def _reader_folder(cls, value: Path | None) -> Path | None:
+        # Checked here so a server refuses to start on a wrong folder instead of failing its first answer.
+        if value is not None and not (value / "vtrag-reader.json").is_file():
+            raise ValueError(
+                f"reader_dir {str(value)!r} is not a reader folder (no vtrag-reader.json); make one with "
+                "`vtrag reader train`"
+            )
+        return value
 
     @field_validator("api_keys")
     @classmethod

@@ -128,7 +128,7 @@ def answer_extractive(
         score=round(confidence, 4),
         page_id=page.page_id,
         span=(start, end),
-        citations=[_citation(page, start, end)],
+        citations=[page_citation(page, start, end)],
     )
 
 
@@ -225,7 +225,8 @@ def line_box(lines: Sequence[Any], start: int, end: int) -> Box | None:
     )
 
 
-def _citation(page: Any, start: int, end: int) -> Citation:
+def page_citation(page: Any, start: int, end: int) -> Citation:
+    """Citation of chars [start, end) of `page`: the union box of the lines they touch (points, pixels)."""
     dpi = float(page.dpi or 72.0)
     pts = line_box(page.lines or [], start, end)
     px = None if pts is None else tuple(v * dpi / 72.0 for v in pts)

@@ -22,8 +22,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
@@ -31,6 +29,7 @@ import numpy as np
 import torch
 
 from encoder import text_onnx
+from encoder.quiet import quiet_loading
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 TextBackend = Literal["onnx-int8", "torch"]
@@ -118,10 +117,10 @@ class TextEmbedder:
             raise ValueError(f"{model_dir} holds a {hidden}-d model, not {MODEL_NAME} ({self.dim}-d)")
         self._model, self._session = None, None
         if backend == "onnx-int8":
-            with _quiet_loading():
+            with quiet_loading():
                 self._session = text_onnx.int8_session(model_dir, cache_dir)
         else:
-            with _quiet_loading():
+            with quiet_loading():
                 self._model = AutoModel.from_pretrained(str(model_dir), local_files_only=True)
             self._model = text_onnx.pooled_module(self._model.to(self.device))
         self._cls = int(self._tokenizer.cls_token_id)
@@ -188,20 +187,6 @@ class TextEmbedder:
         assert self._model is not None
         input_ids, mask = (torch.from_numpy(a).to(self.device) for a in text_onnx.pad_batch(batch, self._pad))
         return self._model(input_ids, mask).float().cpu().numpy()  # (B, dim), pooled and normalised
-
-
-@contextmanager
-def _quiet_loading() -> Iterator[None]:
-    """No "Loading weights" progress bar for a 90 MB model (restored afterwards for bigger ones)."""
-    from transformers.utils import logging as hf_logging
-
-    enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if enabled:
-            hf_logging.enable_progress_bar()
 
 
 def _max_tokens(model_dir: Path) -> int:

@@ -109,3 +109,30 @@ def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_synthetic_checkpoint(tiny_deepseek_ocr(seed=0), folder)
     tiny_tokenizer().save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random BERT with the bundled MiniLM tokenizer: a base model for `vtrag reader train` tests."""
+    import shutil
+
+    from transformers import BertConfig, BertModel
+
+    from encoder.text_embedder import bundled_model_dir
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+        shutil.copy(bundled_model_dir() / name, folder / name)
+    config = BertConfig(
+        vocab_size=30522,
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=128,
+        max_position_embeddings=512,
+    )
+    import torch
+
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(folder)
+    return folder

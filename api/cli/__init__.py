@@ -12,6 +12,7 @@ from api.cli.index import index_app
 from api.cli.model import model_app
 from api.cli.pages import extract, similar
 from api.cli.query import ask, search
+from api.cli.reader import reader_app
 from api.cli.serve import serve
 
 app = typer.Typer(
@@ -23,6 +24,7 @@ app.command("search")(search)
 app.command("ask")(ask)
 app.command("serve")(serve)
 app.add_typer(model_app, name="model")
+app.add_typer(reader_app, name="reader")
 app.command("extract")(extract)
 app.command("similar")(similar)
 

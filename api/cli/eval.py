@@ -190,6 +190,14 @@ def eval_qa(
     oracle: Annotated[
         bool, typer.Option("--oracle/--no-oracle", help="Also answer from the judged page alone.")
     ] = True,
+    reader: Annotated[
+        Path | None,
+        typer.Option(
+            "--reader",
+            help="Answer with this trained span reader (`vtrag reader train`); default: "
+            "VTRAG_READER_DIR, else the rule-based reader.",
+        ),
+    ] = None,  # fmt: skip
     corpus_sample: CorpusSample = None,
     cache_dir: CacheDir = None,
     workers: Workers = None,
@@ -207,6 +215,10 @@ def eval_qa(
     from api.evaluation.qa_eval import run_qa
     from api.evaluation.retrieval_eval import restrict_corpus, select_queries
 
+    if reader is not None:  # a wrong folder is refused before the index is built
+        from api.settings import Settings
+
+        guarded(lambda: Settings(reader_dir=reader))
     ds = _dataset(dataset, need_answers=True)
     qids = [q for q in select_queries(ds, None) if q in ds.answers]
     if sample is not None and sample < len(qids):
@@ -219,14 +231,25 @@ def eval_qa(
     if corpus_sample is not None:
         ds = restrict_corpus(ds, qids, corpus_sample)
     index = _index(ds, text_source, mode, title, cache_dir, workers)
-    result = guarded(lambda: run_qa(ds, qids, index, top_k=top_k, oracle=oracle, progress=_say))
+    result = guarded(
+        lambda: run_qa(ds, qids, index, top_k=top_k, oracle=oracle, reader_dir=reader, progress=_say)
+    )
     result["config"] = {
         "dataset": ds.name, "sample": sample, "mode": index.key["mode"], "text_source": text_source,
         "title": title, "corpus_records": len(ds.corpus), "corpus_sample": corpus_sample,
-        "slug_keys": ["text_source", "mode", "sample", "corpus_sample", "title"],
+        "reader": _reader_label(reader),
+        "slug_keys": ["text_source", "mode", "sample", "corpus_sample", "title", "reader"],
     }  # fmt: skip
     result["stamp"] = report.stamp()
     _record("qa", result, out, benchmarks, as_json, details)
+
+
+def _reader_label(reader: Path | None) -> str:
+    """ "rules", or the trained reader's folder name (from --reader or VTRAG_READER_DIR)."""
+    from api.settings import Settings
+
+    folder = reader or Settings().reader_dir
+    return "rules" if folder is None else Path(folder).name
 
 
 @eval_app.command("ocr")

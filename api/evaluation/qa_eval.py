@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from api.evaluation.batch import BatchItem, ask_many
@@ -26,6 +27,7 @@ def run_qa(
     *,
     top_k: int = 5,
     oracle: bool = True,
+    reader_dir: Path | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Answer each question end to end and score it.
@@ -36,6 +38,7 @@ def run_qa(
         index: the scratch index of `ds.corpus`.
         top_k: pages read per answer.
         oracle: also answer from the judged page alone.
+        reader_dir: a trained span reader to answer with (None: the settings' reader).
         progress: called with a short line now and then.
 
     Returns:
@@ -45,7 +48,7 @@ def run_qa(
     """
     say = progress or (lambda line: None)
     items = [BatchItem(q, ds.queries[q]) for q in qids]
-    service = index.service()
+    service = index.service(**({"reader_dir": reader_dir} if reader_dir else {}))
     records: list[dict[str, Any]] = []
     try:
         by_record = {

@@ -145,7 +145,7 @@ def qa_markdown(result: dict[str, Any], plot: str | None = None) -> str:
     e, h = result["end_to_end"], result["hit_rate"]
     lines = [
         f"### QA: {c['dataset']}, {result['questions']} questions, text source {c['text_source']}, "
-        f"top-{result['top_k']} pages",
+        f"top-{result['top_k']} pages, reader {c.get('reader', 'rules')}",
         "",
         "| setting | EM | F1 | ms/question |",
         "|---|---|---|---|",

@@ -1,0 +1,170 @@
+"""A trained extractive reader: a small BERT with a start/end head picks the answer span out of the pages.
+
+The lite profile's rule-based reader (decoder/extractive.py) needs no weights; this one needs a folder made by
+`vtrag reader train` (decoder/span_reader_train.py) and reads much better. Each page is paired with the
+question and cut into overlapping windows of the model's length; every window of every page runs in one
+batched pass; the answer is the span whose start + end logit most exceeds its window's "no answer" logit
+([CLS] as start and end; the reader is trained to put it there on pages without the answer) over all
+windows, at most `max_answer_tokens` long and inside the page text, returned with its page and line-box
+citation. Comparing against each window's own no-answer score, rather than raw logits, is what lets pages be
+compared with one another. The answer's score is its probability within its window (start x end softmax).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from decoder.extractive import ExtractiveAnswer, page_citation
+from encoder.quiet import quiet_loading
+
+READER_META = "vtrag-reader.json"
+READER_FORMAT = "vtrag-reader/1"
+MAX_LENGTH = 384  # tokens per window: question + page slice + 3 special tokens
+STRIDE = 128  # tokens shared by neighbouring windows of a long page
+MAX_QUESTION_TOKENS = 64
+MAX_ANSWER_TOKENS = 30
+_MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+class ReaderError(RuntimeError):
+    """The reader folder is missing, incomplete or not one `vtrag reader train` wrote."""
+
+
+@dataclass(frozen=True)
+class Span:
+    """The best span of one window: start + end logit minus the window's no-answer logit, offsets (tokens
+    from `best_span`, chars from `SpanReader.read`), probability within the window."""
+
+    score: float
+    start: int
+    end: int
+    probability: float
+
+
+def encode_windows(tokenizer: Any, questions: Sequence[str], contexts: Sequence[str]) -> Any:
+    """Question/context pairs as padded windows (`overflow_to_sample_mapping` says whose), with offsets.
+
+    Questions are clipped to MAX_QUESTION_TOKENS first, so the context always gets most of a window.
+    """
+    clipped = [_clip(tokenizer, q) for q in questions]
+    return tokenizer(
+        clipped,
+        list(contexts),
+        truncation="only_second",
+        max_length=MAX_LENGTH,
+        stride=STRIDE,
+        return_overflowing_tokens=True,
+        return_offsets_mapping=True,
+        padding="longest",
+        return_tensors="pt",
+    )
+
+
+def best_span(start_logits: torch.Tensor, end_logits: torch.Tensor, context: torch.Tensor) -> Span | None:
+    """The highest-scoring (start <= end < start + MAX_ANSWER_TOKENS) span inside `context` (bool mask) of one
+    window, as token positions in `Span.start/end` (end inclusive), scored relative to position 0 ([CLS], no
+    answer); None if the window has no context."""
+    if not bool(context.any()):
+        return None
+    null = float(start_logits[0] + end_logits[0])
+    neg = torch.finfo(start_logits.dtype).min
+    s = start_logits.masked_fill(~context, neg)
+    e = end_logits.masked_fill(~context, neg)
+    n = s.shape[0]
+    pairs = s[:, None] + e[None, :]
+    offset = torch.arange(n)[None, :] - torch.arange(n)[:, None]  # end - start
+    pairs = pairs.masked_fill((offset < 0) | (offset >= MAX_ANSWER_TOKENS), neg)
+    flat = int(torch.argmax(pairs))
+    i, j = divmod(flat, n)
+    prob = torch.softmax(s, 0)[i] * torch.softmax(e, 0)[j]
+    return Span(float(pairs[i, j]) - null, i, j, float(prob))
+
+
+class SpanReader:
+    """Answers from retrieved pages with a reader folder written by `vtrag reader train`.
+
+    Args:
+        model_dir: the folder (config.json, model.safetensors, tokenizer files, vtrag-reader.json).
+        device: torch device.
+        batch_size: windows per forward pass.
+    Raises:
+        ReaderError: the folder is missing or incomplete.
+    """
+
+    def __init__(self, model_dir: Path, device: str = "cpu", batch_size: int = 16) -> None:
+        from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+
+        model_dir = Path(model_dir)
+        meta_path = model_dir / READER_META
+        if not meta_path.is_file():
+            raise ReaderError(
+                f"{model_dir} is not a reader folder (no {READER_META}); make one with `vtrag reader train`"
+            )
+        self.meta = json.loads(meta_path.read_text())
+        if self.meta.get("format") != READER_FORMAT:
+            raise ReaderError(f"{meta_path}: format {self.meta.get('format')!r}, expected {READER_FORMAT!r}")
+        try:
+            with quiet_loading():
+                self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
+                model = AutoModelForQuestionAnswering.from_pretrained(
+                    str(model_dir), local_files_only=True, dtype=torch.float32
+                )
+        except OSError as exc:
+            raise ReaderError(f"cannot load the reader from {model_dir}: {exc}") from exc
+        self.model = model.to(device).eval()
+        self.device, self.batch_size = device, batch_size
+
+    def __call__(self, question: str, hits: Sequence[Any], *, max_pages: int = 5) -> ExtractiveAnswer:
+        """The best answer span in the first `max_pages` hits (`SearchHit`s, best first); empty if none."""
+        pages = [h.page for h in list(hits)[:max_pages] if (h.page.text or "").strip()]
+        if not pages or not question.strip():
+            return ExtractiveAnswer("", 0.0)
+        spans = self.read(question, [p.text for p in pages])
+        found = [(s, k) for k, s in enumerate(spans) if s is not None]
+        if not found:
+            return ExtractiveAnswer("", 0.0)
+        span, k = max(found, key=lambda t: t[0].score)
+        page = pages[k]
+        return ExtractiveAnswer(
+            text=page.text[span.start : span.end],
+            score=round(span.probability, 4),
+            page_id=page.page_id,
+            span=(span.start, span.end),
+            citations=[page_citation(page, span.start, span.end)],
+        )
+
+    @torch.no_grad()
+    def read(self, question: str, texts: Sequence[str]) -> list[Span | None]:
+        """Per text, its best span in char offsets (None: nothing readable), over all its windows."""
+        enc = encode_windows(self.tokenizer, [question] * len(texts), texts)
+        owners = enc["overflow_to_sample_mapping"].tolist()
+        best: list[Span | None] = [None] * len(texts)
+        for lo in range(0, len(owners), self.batch_size):
+            rows = slice(lo, lo + self.batch_size)
+            inputs = {k: enc[k][rows].to(self.device) for k in _MODEL_INPUTS if k in enc}
+            out = self.model(**inputs)
+            for r in range(out.start_logits.shape[0]):
+                w = lo + r
+                context = torch.tensor([sid == 1 for sid in enc.sequence_ids(w)])
+                span = best_span(out.start_logits[r].float().cpu(), out.end_logits[r].float().cpu(), context)
+                if span is None:
+                    continue
+                offsets = enc["offset_mapping"][w]
+                first, last = int(offsets[span.start][0]), int(offsets[span.end][1])
+                owner, current = owners[w], best[owners[w]]
+                if current is None or span.score > current.score:
+                    best[owner] = Span(span.score, first, last, span.probability)
+        return best
+
+
+def _clip(tokenizer: Any, question: str) -> str:
+    ids = tokenizer(question, add_special_tokens=False, return_offsets_mapping=True)
+    if len(ids["input_ids"]) <= MAX_QUESTION_TOKENS:
+        return question
+    return question[: ids["offset_mapping"][MAX_QUESTION_TOKENS - 1][1]]

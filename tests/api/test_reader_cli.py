@@ -1,0 +1,106 @@
+"""`vtrag reader train` through the real CLI, and `vtrag ask` answering with the folder it wrote."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import cli_json, make_pdf, run_cli
+from tests.decoder.test_span_reader import flag_example
+
+PARAGRAPHS = 240
+HELD_SAMPLE = 12  # paragraphs whose questions form the "evaluation sample" that must not train the reader
+
+
+def write_dataset(root: Path) -> Path:
+    """A dataset folder in the eval layout: one flag paragraph and one question each; plus sample/."""
+    rng = random.Random(3)
+    root.mkdir()
+    corpus, queries, qrels, answers = [], [], [], []
+    for n in range(PARAGRAPHS):
+        ex = flag_example(rng)
+        pid, qid = f"p{n:03d}", f"q{n:03d}"
+        corpus.append({"id": pid, "title": "Flags", "text": ex.context})
+        queries.append({"id": qid, "text": ex.question})
+        qrels.append(f"{qid}\t{pid}\t1")
+        answers.append({"id": qid, "corpus_id": pid, "answers": [ex.answer]})
+
+    def put(folder: Path, rows: range) -> None:
+        folder.mkdir(exist_ok=True)
+        (folder / "queries.jsonl").write_text("".join(json.dumps(queries[i]) + "\n" for i in rows))
+        (folder / "qrels.tsv").write_text("".join(qrels[i] + "\n" for i in rows))
+        (folder / "answers.jsonl").write_text("".join(json.dumps(answers[i]) + "\n" for i in rows))
+
+    (root / "corpus.jsonl").write_text("".join(json.dumps(c) + "\n" for c in corpus))
+    put(root, range(PARAGRAPHS))
+    put(root / "sample", range(HELD_SAMPLE))
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory, tiny_bert_base: Path) -> tuple[Path, dict]:
+    tmp = tmp_path_factory.mktemp("reader-cli")
+    dataset = write_dataset(tmp / "flags")
+    out = tmp / "reader"
+    meta = cli_json(
+        "reader", "train", str(dataset), "--out", str(out), "--exclude", str(dataset / "sample"),
+        "--base-model", str(tiny_bert_base), "--epochs", "3", "--lr", "1e-3", "--batch-size", "16",
+        "--validation", "0.1", "--device", "cpu",
+    )  # fmt: skip
+    return out, meta
+
+
+def test_train_keeps_excluded_and_held_out_paragraphs_out_and_reports_validation(
+    trained: tuple[Path, dict],
+) -> None:
+    out, meta = trained
+    held_out = round(0.1 * (PARAGRAPHS - HELD_SAMPLE))
+    assert meta["excluded_paragraphs"] == HELD_SAMPLE
+    assert meta["examples"] == PARAGRAPHS - HELD_SAMPLE - held_out
+    assert meta["negatives"] == 2 * meta["examples"]
+    assert meta["validation"]["questions"] == held_out
+    assert meta["validation"]["exact_match"] >= 80.0  # paragraphs it never saw
+    assert meta["validation"]["with_distractors"]["questions"] == held_out
+    assert json.loads((out / "vtrag-reader.json").read_text()) == meta
+
+
+def test_ask_answers_with_the_trained_reader_and_cites_the_line(
+    trained: tuple[Path, dict], tmp_path: Path
+) -> None:
+    out, _ = trained
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    make_pdf(docs / "voyage.pdf", ["The ship left harbour at dawn. The flag was crimson. Grain and timber."])
+    make_pdf(docs / "bread.pdf", ["Mix rye flour, water and caraway seeds; bake at two hundred degrees."])
+    data = tmp_path / "data"
+    run_cli("index", "build", str(docs), "--data-dir", str(data), "--json", check=True)
+    env = {"VTRAG_READER_DIR": str(out)}
+    answer = cli_json("ask", "What colour was the flag?", "--data-dir", str(data), env=env)
+    assert answer["mode"] == "extractive" and answer["answer"] == "crimson"
+    (cite,) = answer["citations"]
+    assert cite["source"].endswith("voyage.pdf") and cite["page"] == 1 and cite["bbox"]["points"]
+
+    not_a_reader = {"VTRAG_READER_DIR": str(docs)}
+    broken = run_cli("ask", "What colour?", "--data-dir", str(data), "--json", env=not_a_reader)
+    assert broken.returncode == 2
+    assert "is not a reader folder" in broken.stderr and "vtrag reader train" in broken.stderr
+
+
+def test_train_rejects_a_missing_dataset(tmp_path: Path) -> None:
+    proc = run_cli("reader", "train", str(tmp_path / "nowhere"), "--out", str(tmp_path / "r"))
+    assert proc.returncode == 2 and "corpus.jsonl" in proc.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_eval_qa_reads_with_the_trained_reader(trained: tuple[Path, dict], tmp_path: Path) -> None:
+    out, _ = trained
+    dataset = write_dataset(tmp_path / "flags")
+    args = ("--corpus-sample", "30", "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "o"))
+    qa = cli_json("eval", "qa", str(dataset / "sample"), "--reader", str(out), *args)
+    assert qa["config"]["reader"] == "reader" and qa["questions"] == HELD_SAMPLE
+    assert qa["oracle"]["exact_match"] >= 80.0
+    refused = run_cli("eval", "qa", str(dataset / "sample"), "--reader", str(dataset), *args)
+    assert refused.returncode == 2 and "is not a reader folder" in refused.stderr
