@@ -29,7 +29,7 @@ MAX_LENGTH = 384  # tokens per window: question + page slice + 3 special tokens
 STRIDE = 128  # tokens shared by neighbouring windows of a long page
 MAX_QUESTION_TOKENS = 64
 MAX_ANSWER_TOKENS = 30
-_MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")  # what a BERT forward takes
 
 
 class ReaderError(RuntimeError):
@@ -147,7 +147,7 @@ class SpanReader:
         best: list[Span | None] = [None] * len(texts)
         for lo in range(0, len(owners), self.batch_size):
             rows = slice(lo, lo + self.batch_size)
-            inputs = {k: enc[k][rows].to(self.device) for k in _MODEL_INPUTS if k in enc}
+            inputs = {k: enc[k][rows].to(self.device) for k in MODEL_INPUTS if k in enc}
             out = self.model(**inputs)
             for r in range(out.start_logits.shape[0]):
                 w = lo + r

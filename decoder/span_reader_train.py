@@ -14,18 +14,17 @@ from __future__ import annotations
 import json
 import math
 import os
-import random
 import shutil
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from decoder.span_reader import READER_FORMAT, READER_META, encode_windows
+from decoder.span_reader import MODEL_INPUTS, READER_FORMAT, READER_META, encode_windows
 from encoder.quiet import quiet_loading
 
 
@@ -51,7 +50,6 @@ class TrainConfig:
     weight_decay: float = 0.01
     seed: int = 13
     save_dtype: str = "float32"  # or "float16": half the folder size; the reader loads it as float32
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def locate_answer(context: str, answer: str) -> int:
@@ -76,7 +74,7 @@ def features(tokenizer: Any, examples: Sequence[QaExample]) -> dict[str, torch.T
             e = next(t for t in reversed(ctx) if offsets[t][0] < a1)
         starts.append(s)
         ends.append(e)
-    out = {k: enc[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc}
+    out = {k: enc[k] for k in MODEL_INPUTS if k in enc}
     out["start_positions"] = torch.tensor(starts)
     out["end_positions"] = torch.tensor(ends)
     return out
@@ -104,12 +102,18 @@ def train_reader(
 
     Returns:
         The metadata written to `out/vtrag-reader.json` (without the caller's additions).
+
+    Raises:
+        FileNotFoundError: `base_model` lacks config.json or tokenizer.json.
+        FloatingPointError: the loss diverged (nothing is written).
     """
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
     if not examples:
         raise ValueError("no training examples")
-    random.seed(config.seed)
+    for name in ("config.json", "tokenizer.json"):
+        if not (Path(base_model) / name).is_file():
+            raise FileNotFoundError(f"{base_model} has no {name}: not a local model folder")
     torch.manual_seed(config.seed)
     tokenizer = AutoTokenizer.from_pretrained(str(base_model), local_files_only=True)
     # float32 master weights whatever the folder stores: AdamW's updates vanish (and its state overflows) in
@@ -192,9 +196,14 @@ def _save(model: Any, tokenizer: Any, out: Path, meta: dict[str, Any], dtype: st
             model.save_pretrained(str(tmp))
             tokenizer.save_pretrained(str(tmp))
         write_meta(tmp, meta)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    # Swap by renames: at every moment `out` is either the old reader or the new one, never half of each.
+    old = None
+    if out.exists():
+        old = out.with_name(f"{tmp.name}-old")
+        os.replace(out, old)
+    os.replace(tmp, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

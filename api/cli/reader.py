@@ -87,8 +87,13 @@ def reader_train(
     _say(as_json, f"training on {answered} questions + {len(split.train) - answered} negatives "
                   f"({split.excluded_paragraphs} paragraphs excluded, {len(split.validation)} questions held "
                   f"out) on {device}")  # fmt: skip
-    with _StepProgress(as_json) as progress:
-        meta = train_reader(base, split.train, out, config, device=device, on_step=progress.step)
+    try:
+        with _StepProgress(as_json) as progress:
+            meta = train_reader(base, split.train, out, config, device=device, on_step=progress.step)
+    except OSError as exc:  # transformers' way of saying the base folder is missing or incomplete
+        fail(f"cannot load the base model from {base}: {exc}", EXIT_BAD_INPUT)
+    except FloatingPointError as exc:
+        fail(str(exc), 1)
     meta.update(
         dataset=str(dataset.resolve()),
         excluded=[str(p.resolve()) for p in exclude or []],

@@ -89,10 +89,15 @@ def test_ask_answers_with_the_trained_reader_and_cites_the_line(
     assert "is not a reader folder" in broken.stderr and "vtrag reader train" in broken.stderr
 
 
-def test_train_rejects_a_missing_dataset(tmp_path: Path) -> None:
+def test_train_rejects_a_missing_dataset_or_base_model(tmp_path: Path) -> None:
     proc = run_cli("reader", "train", str(tmp_path / "nowhere"), "--out", str(tmp_path / "r"))
     assert proc.returncode == 2 and "corpus.jsonl" in proc.stderr
-    assert not (tmp_path / "r").exists()
+    dataset = write_dataset(tmp_path / "flags")
+    out = str(tmp_path / "r")
+    proc = run_cli("reader", "train", str(dataset), "--out", out, "--base-model", str(tmp_path))
+    assert proc.returncode == 2 and "cannot load the base model" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["flags"]
 
 
 def test_eval_qa_reads_with_the_trained_reader(trained: tuple[Path, dict], tmp_path: Path) -> None:
