@@ -197,7 +197,7 @@ def eval_qa(
             help="Answer with this trained span reader (`vtrag reader train`); default: "
             "VTRAG_READER_DIR, else the rule-based reader.",
         ),
-    ] = None,  # fmt: skip
+    ] = None,
     corpus_sample: CorpusSample = None,
     cache_dir: CacheDir = None,
     workers: Workers = None,
@@ -245,7 +245,7 @@ def eval_qa(
 
 
 def _reader_label(reader: Path | None) -> str:
-    """ "rules", or the trained reader's folder name (from --reader or VTRAG_READER_DIR)."""
+    """The reader's name for reports: its folder's name (from --reader or VTRAG_READER_DIR), else "rules"."""
     from api.settings import Settings
 
     folder = reader or Settings().reader_dir

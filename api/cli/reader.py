@@ -46,10 +46,9 @@ def reader_train(
             "--negatives",
             min=0,
             max=10,
-            help="No-answer paragraphs (BM25's best others) per "
-            "question, so the reader learns to rank pages.",
+            help="No-answer paragraphs (BM25's best others) per question: teaches it to rank pages.",
         ),
-    ] = 2,  # fmt: skip
+    ] = 2,
     seed: Annotated[int, typer.Option("--seed")] = 13,
     device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda.")] = "auto",
     half: Annotated[bool, typer.Option("--half", help="Store the weights as float16 (half the size).")] = (
