@@ -1,4 +1,5 @@
-"""`vtrag reader train` through the real CLI, and `vtrag ask` answering with the folder it wrote."""
+"""`vtrag reader train` through the real CLI, and answers read with the folder it wrote: `vtrag ask`,
+`vtrag eval qa --reader`, and the REST answer route (stored text and full-OCR fallback) under uvicorn."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from api.settings import Settings
+from tests.api.conftest import serve, settings_for, wait_job
 from tests.conftest import cli_json, make_pdf, run_cli
 from tests.decoder.test_span_reader import flag_example
 
@@ -67,6 +70,24 @@ def test_train_keeps_excluded_and_held_out_paragraphs_out_and_reports_validation
     assert json.loads((out / "vtrag-reader.json").read_text()) == meta
 
 
+def readers_scores(settings: Settings, reader: Path) -> dict[str, float]:
+    """The answer scores both readers give the flag question over the index's top pages: the rule-based one
+    also answers "crimson", so only the score shows which reader answered."""
+    from api.service import Service
+    from decoder.extractive import answer_extractive
+    from decoder.span_reader import SpanReader
+
+    service = Service(settings)
+    try:
+        hits = service.retrieve("What colour was the flag?", 5)
+        rules = answer_extractive("What colour was the flag?", hits, embedder=service.embedder)
+        trained = SpanReader(reader)("What colour was the flag?", hits)
+    finally:
+        service.close()
+    assert rules.score != pytest.approx(trained.score, abs=1e-3)
+    return {"rules": rules.score, "trained": trained.score}
+
+
 def test_ask_answers_with_the_trained_reader_and_cites_the_line(
     trained: tuple[Path, dict], tmp_path: Path
 ) -> None:
@@ -82,6 +103,7 @@ def test_ask_answers_with_the_trained_reader_and_cites_the_line(
     assert answer["mode"] == "extractive" and answer["answer"] == "crimson"
     (cite,) = answer["citations"]
     assert cite["source"].endswith("voyage.pdf") and cite["page"] == 1 and cite["bbox"]["points"]
+    assert answer["score"] == pytest.approx(readers_scores(Settings(data_dir=data), out)["trained"], abs=1e-3)
 
     not_a_reader = {"VTRAG_READER_DIR": str(docs)}
     broken = run_cli("ask", "What colour?", "--data-dir", str(data), "--json", env=not_a_reader)
@@ -109,3 +131,20 @@ def test_eval_qa_reads_with_the_trained_reader(trained: tuple[Path, dict], tmp_p
     assert qa["oracle"]["exact_match"] >= 80.0
     refused = run_cli("eval", "qa", str(dataset / "sample"), "--reader", str(dataset), *args)
     assert refused.returncode == 2 and "is not a reader folder" in refused.stderr
+
+
+def test_rest_answers_read_with_the_trained_reader(trained: tuple[Path, dict], tmp_path: Path) -> None:
+    out, _ = trained
+    voyage = make_pdf(tmp_path / "voyage.pdf", ["The ship left harbour at dawn. The flag was crimson."])
+    with serve(settings_for(tmp_path / "data", reader_dir=out)) as running, running.client() as client:
+        upload = client.post("/v1/documents", files=[("files", ("voyage.pdf", voyage.read_bytes()))])
+        assert wait_job(client, upload.json()["job_id"])["status"] == "succeeded"
+        question = "What colour was the flag?"
+        stored = client.post("/v1/answer", json={"question": question}).json()
+        assert stored["answer"] == "crimson" and stored["mode"] == "extractive"
+        expected = readers_scores(running.settings, out)
+        assert stored["score"] == pytest.approx(expected["trained"], abs=1e-3) != expected["rules"]
+        assert stored["citations"][0]["bbox"]["points"]
+        reread = client.post("/v1/answer", json={"question": question, "full_ocr": True}).json()
+        assert reread["mode"] == "ocr-fallback" and reread["fallback"]["engine"] == "rapidocr"
+        assert reread["answer"].lower() == "crimson"
