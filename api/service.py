@@ -70,13 +70,10 @@ class Service:
         if self.settings.reader_dir is None:
             return answer_extractive(question, hits, embedder=self.embedder)
         if self._reader is None:
+            from api.runtime import resolve_device
             from decoder.span_reader import SpanReader
 
-            device = self.settings.device
-            if device == "auto":
-                import torch
-
-                device = "cuda" if torch.cuda.is_available() else "cpu"
+            device = resolve_device(self.settings.device)
             self._reader = SpanReader(self.settings.reader_dir, device=device)
         return self._reader(question, hits)
 

@@ -43,39 +43,10 @@ def build(cls: type, config: object, device: torch.device, dtype: torch.dtype) -
 def ocr2_config(tiny: bool):
     from transformers import DeepseekOcr2Config
 
-    if tiny:
-        sam = dict(
-            hidden_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            window_size=4,
-            global_attn_indexes=[1],
-            output_channels=16,
-            downsample_channels=[32, 48],
-            mlp_dim=64,
-        )
-        enc = dict(
-            hidden_size=48,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            num_key_value_heads=1,
-        )
-        text = dict(
-            vocab_size=4096,
-            hidden_size=64,
-            intermediate_size=128,
-            moe_intermediate_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            n_routed_experts=8,
-            num_experts_per_tok=2,
-            n_shared_experts=1,
-            mlp_layer_types=["dense", "sparse"],
-        )
-        return DeepseekOcr2Config(
-            vision_config={"sam_config": sam, "encoder_config": enc}, text_config=text, image_token_id=3
-        )
+    if tiny:  # the project's tiny OCR-2 (real pixel sizes and query counts, tiny widths)
+        from encoder.tiny import tiny_deepseek_ocr2_config
+
+        return tiny_deepseek_ocr2_config()
     # The released DeepSeek-OCR-2: SAM ViT-B (compressor to 896 ch), Qwen2-0.5B-shaped query encoder,
     # DeepSeek-3B-MoE decoder.
     sam = dict(downsample_channels=[512, 896])

@@ -61,10 +61,9 @@ def reader_train(
 
     Point `VTRAG_READER_DIR` (or `vtrag eval qa --reader`) at the folder to answer with it.
     """
-    import torch
-
     from api.evaluation.datasets import load_dataset
     from api.evaluation.reader_data import split_for_reader
+    from api.runtime import resolve_device
     from decoder.span_reader_train import TrainConfig, train_reader, write_meta
     from encoder.text_embedder import bundled_model_dir
 
@@ -75,10 +74,9 @@ def reader_train(
             held = load_dataset(sample)
             excluded |= {p for q in held.queries for p in held.relevant(q)}
         split = split_for_reader(ds, excluded, validation, seed, negatives=negatives)
+        device = resolve_device(device)
     except (FileNotFoundError, ValueError, KeyError) as exc:
         fail(str(exc), EXIT_BAD_INPUT)
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
     base = base_model or bundled_model_dir()
     config = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
                          save_dtype="float16" if half else "float32")  # fmt: skip
