@@ -1,21 +1,29 @@
-# The two commands a fresh machine needs: `make demo` and `make test`. Both (re)build .venv idempotently.
+# The two commands a fresh machine needs: `make demo` and `make test`. Both (re)build .venv idempotently,
+# from requirements.lock: every package at the version CI tested, hash-checked.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+LOCK := requirements.lock
 STAMP := $(VENV)/.vtrag-installed
 DEMO_DIR := .demo-data
 
-.PHONY: venv demo test lint bench clean
+.PHONY: venv demo test lint lock bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	# The CPU build of torch from the local wheel cache; a looser pin would pull a multi-GB CUDA build.
-	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	# Exactly the lock (torch is its 2.13.0+cpu wheel from the local disk); --no-deps: nothing unlocked slips in.
+	$(BIN)/python -m pip install -q --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+# Re-resolve the lock after editing pyproject's dependencies (tests/test_lock.py fails until you do).
+# `make lock UPGRADE=1` also moves every package to its newest allowed release.
+lock: venv
+	$(BIN)/pip-compile --quiet --generate-hashes --extra dev --allow-unsafe --strip-extras \
+		--no-emit-index-url --no-emit-find-links -c requirements-torch.txt \
+		$(if $(UPGRADE),--upgrade) -o $(LOCK) pyproject.toml
 
 examples/.generated: $(STAMP) examples/make_examples.py
 	$(BIN)/python examples/make_examples.py examples

@@ -31,6 +31,7 @@ from api.wire import AnswerResponse, Citation, ContextTokens, Fallback, PageUsed
 from decoder import prompts
 from decoder.extractive import ExtractiveAnswer
 from decoder.grounding import parse_grounding
+from encoder.modes import Mode, get_mode
 from indexer.ocr import Ocr, OcrError
 from retriever.records import PageRecord, SearchHit, TextLine
 
@@ -216,7 +217,9 @@ class Answerer:
         engine = ""
         vision = self.service.vision
         if vision is not None:
-            mode = self.settings.fallback_mode if vision.name == "deepseek-ocr" else vision.mode
+            mode: Mode | str = vision.mode  # OCR-2: its one layout
+            if vision.name == "deepseek-ocr":
+                mode = get_mode(self.settings.fallback_mode, self.settings.gundam_max_tiles)
             with self.model_lock:
                 encoded = vision.encoder.encode([image], mode)[0]
                 gen = vision.generator.generate(
@@ -225,7 +228,8 @@ class Answerer:
             if gen.guard_fired:
                 self.metrics.inc("vtrag_guard_trips_total")
             judged = self._judge(gen)
-            trail.append(f"{label}: {vision.name} full OCR in {mode} mode: {judged.reason or 'ok'}")
+            name = mode.name if isinstance(mode, Mode) else mode
+            trail.append(f"{label}: {vision.name} full OCR in {name} mode: {judged.reason or 'ok'}")
             if judged.reason is None:
                 lines, engine = grounded_lines(gen.text, image.width, image.height, page), vision.name
         if lines is None:

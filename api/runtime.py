@@ -26,12 +26,14 @@ class VisionRuntime:
         encoder: `encode(images, mode) -> list[EncodedPage]`, `dim` (pooled vector size), `row_count(w, h)`.
         generator: decodes stored rows with the n-gram guard.
         mode: the resolution mode the index is built in ("ocr2" for OCR-2's fixed layout).
+        max_tiles: the tile cap of a tiled v1 mode (None for untiled modes and OCR-2).
     """
 
     name: str
     encoder: Any
     generator: Generator
     mode: str
+    max_tiles: int | None = None
 
     @property
     def dim(self) -> int:
@@ -39,7 +41,13 @@ class VisionRuntime:
 
     @classmethod
     def load(
-        cls, name: str, weights_dir: Path | None, *, device: str = "auto", mode: str = "base"
+        cls,
+        name: str,
+        weights_dir: Path | None,
+        *,
+        device: str = "auto",
+        mode: str = "base",
+        max_tiles: int | None = None,
     ) -> VisionRuntime:
         """Load real weights from a local directory (never downloaded).
 
@@ -53,29 +61,35 @@ class VisionRuntime:
         dtype = torch.bfloat16 if target.startswith("cuda") else torch.float32
         if name == "deepseek-ocr":
             model, tokenizer = load_deepseek_ocr(weights_dir, target, dtype)
-            return cls._v1(model, Tokenizer(tokenizer), mode)
+            return cls._v1(model, Tokenizer(tokenizer), mode, max_tiles)
         if name == "deepseek-ocr-2":
             model, processor = load_deepseek_ocr2(weights_dir, target, dtype)
             return cls._ocr2(model, Tokenizer(processor.tokenizer), processor)
         raise ValueError(f"unknown encoder {name!r}; choose one of {', '.join(ENCODERS)}")
 
     @classmethod
-    def tiny(cls, name: str = "deepseek-ocr", *, mode: str = "base", seed: int = 0) -> VisionRuntime:
+    def tiny(
+        cls, name: str = "deepseek-ocr", *, mode: str = "base", seed: int = 0, max_tiles: int | None = None
+    ) -> VisionRuntime:
         """Random tiny models from the real config classes: the whole vision path, runnable on a CPU."""
         from encoder.tiny import tiny_deepseek_ocr, tiny_deepseek_ocr2, tiny_tokenizer
 
         tokenizer = Tokenizer(tiny_tokenizer())
         if name == "deepseek-ocr":
-            return cls._v1(tiny_deepseek_ocr(seed), tokenizer, mode)
+            return cls._v1(tiny_deepseek_ocr(seed), tokenizer, mode, max_tiles)
         if name == "deepseek-ocr-2":
             return cls._ocr2(tiny_deepseek_ocr2(seed), tokenizer, None)
         raise ValueError(f"unknown encoder {name!r}; choose one of {', '.join(ENCODERS)}")
 
     @classmethod
-    def _v1(cls, model: Any, tokenizer: Tokenizer, mode: str) -> VisionRuntime:
+    def _v1(cls, model: Any, tokenizer: Tokenizer, mode: str, max_tiles: int | None) -> VisionRuntime:
+        from encoder.modes import get_mode
         from encoder.vision import DeepseekOcrEncoder
 
-        return cls("deepseek-ocr", DeepseekOcrEncoder(model, mode=mode), Generator(model, tokenizer), mode)
+        view_mode = get_mode(mode, max_tiles)
+        encoder = DeepseekOcrEncoder(model, mode=view_mode)
+        cap = view_mode.max_tiles if view_mode.tiled else None
+        return cls("deepseek-ocr", encoder, Generator(model, tokenizer), view_mode.name, cap)
 
     @classmethod
     def _ocr2(cls, model: Any, tokenizer: Tokenizer, processor: Any) -> VisionRuntime:

@@ -12,6 +12,7 @@ from api.schemas import AnswerResponse, BBox, Citation, SearchResponse, SearchRe
 from api.settings import Settings
 from api.snippets import snippet
 from decoder.extractive import ExtractiveAnswer, answer_extractive
+from encoder.modes import get_mode
 from encoder.text_embedder import TextEmbedder, backend_for, text_model_name
 from indexer.job import BuildOptions, BuildReport, IndexBuilder
 from retriever.records import IndexConfig, SearchHit
@@ -61,6 +62,7 @@ class Service:
                 self.settings.weights_dir,
                 device=self.settings.device,
                 mode=self.settings.mode,
+                max_tiles=self.settings.gundam_max_tiles,
             )
         return self._vision
 
@@ -80,12 +82,18 @@ class Service:
     def index_config(self) -> IndexConfig:
         """The config a build with the current settings would write (and must match)."""
         vision = self.vision
+        if vision is not None:
+            mode, max_tiles = vision.mode, vision.max_tiles  # OCR-2 has one fixed layout: "ocr2"
+        else:
+            view_mode = get_mode(self.settings.mode, self.settings.gundam_max_tiles)
+            mode, max_tiles = view_mode.name, view_mode.max_tiles if view_mode.tiled else None
         return IndexConfig(
             text_model=text_model_name(self.settings.text_backend),
             text_dim=TextEmbedder.dim,
-            mode=vision.mode if vision else self.settings.mode,  # OCR-2 has one fixed layout: "ocr2"
+            mode=mode,
             encoder=vision.name if vision else None,
             vision_dim=vision.dim if vision else None,
+            max_tiles=max_tiles,
         )
 
     def store(self, *, for_build: bool = False, recreate: bool = False) -> IndexStore:
@@ -116,6 +124,7 @@ class Service:
         store = self.store(for_build=True, recreate=recreate)
         options = BuildOptions(
             mode=store.config.mode,
+            max_tiles=store.config.max_tiles,
             workers=self.settings.workers,
             batch_pages=self.settings.batch_pages,
             ocr=self.settings.ocr,

@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from encoder.modes import MODES
+from encoder.modes import DEFAULT_MAX_TILES, MAX_TILES_LIMIT, MIN_TILES, MODES
 
 EncoderName = Literal["none", "deepseek-ocr", "deepseek-ocr-2"]
 
@@ -36,7 +36,14 @@ class Settings(BaseSettings):
     )
     collection: str = Field("vtrag", description="Prefix of the three Milvus collections.")
     mode: str = Field(
-        "base", description="Resolution mode pages are indexed in: tiny|small|base|large|gundam."
+        "base", description="Resolution mode pages are indexed in: tiny|small|base|large|gundam|gundam-m."
+    )
+    gundam_max_tiles: int = Field(
+        DEFAULT_MAX_TILES,
+        ge=MIN_TILES,
+        le=MAX_TILES_LIMIT,
+        description="Most tiles a Gundam page is cut into (2..9): 6 as the official vLLM configuration "
+        "(cheaper), 9 as the official HF `infer`. Recorded with the index.",
     )
     workers: int = Field(default_factory=lambda: min(4, os.cpu_count() or 1), ge=1, le=64)
     embed_windows: int | None = Field(

@@ -95,10 +95,11 @@ def bench_encode(model, backend: str, clock: Clock, tiny: bool, dtype: torch.dty
     if backend == "v1":
         from encoder.modes import MODES, gundam_grid
 
-        # Letter page at 144 dpi for Gundam: the official PDF rendering.
-        across, down = gundam_grid(1224, 1584)
+        # Letter page at 144 dpi for the tiled modes: the official PDF rendering; the default tile cap (6).
         cases = [(m.name, m.size, None, 16 if m.size <= 1024 else 8) for m in MODES.values() if not m.tiled]
-        cases.append(("gundam", 1024, ((across, down), 640), 4))
+        for m in MODES.values():
+            if m.tiled:
+                cases.append((m.name, m.size, (gundam_grid(1224, 1584, m.max_tiles, m.tile), m.tile), 4))
     else:
         across, down = 3, 2  # a 6-tile OCR-2 layout (tiles of 768 px, 144 queries each)
         cases = [("global-1024", 1024, None, 16), ("global+6x768", 1024, ((across, down), 768), 4)]

@@ -28,6 +28,26 @@ _LIST_LIMIT = 25
 
 V1_SOURCE = "deepseek-ai/DeepSeek-OCR"
 OCR2_SOURCE = "deepseek-community/DeepSeek-OCR-2"
+# Tensors kept in float32 whatever dtype the model loads in: the MoE router's weight (`mlp.gate.weight`).
+# The released model routes in float32 (transformers >= 5.24 keeps it so, `_keep_in_fp32_modules_strict`);
+# a bf16 router would pick other experts for some tokens. Same rule for both backends and every transformers.
+FP32_TENSORS = ("gate.weight",)
+
+
+def is_fp32_tensor(name: str) -> bool:
+    """Whether a module tensor (state_dict name) stays float32 under a half-precision load."""
+    return any(name == suffix or name.endswith("." + suffix) for suffix in FP32_TENSORS)
+
+
+def keep_fp32_tensors(model: nn.Module) -> list[str]:
+    """Cast the FP32_TENSORS of `model` to float32 in place (values kept); returns their names."""
+    kept = []
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if is_fp32_tensor(name):
+                param.data = param.data.float()
+                kept.append(name)
+    return kept
 
 
 class CheckpointError(ValueError):
@@ -143,6 +163,8 @@ def _plan(shards: _Shards, expected: dict[str, torch.Tensor], rules: RuleSet, wh
             plan[model_name] = (shape, load)
 
     for name in sorted(shards.where):
+        if rules.ignores(name):
+            continue
         conv_hit = False
         for conv in rules.conversions:
             if isinstance(conv, Split) and (m := conv.source_re.match(name)):
@@ -319,7 +341,8 @@ def load_deepseek_ocr(
         device, dtype: where the model lives; tensors are cast while loading.
         tokenizer: also load the tokenizer (its `<image>` id becomes `config.image_token_id`).
     Returns:
-        (DeepseekOcrForConditionalGeneration in eval mode, tokenizer or None).
+        (DeepseekOcrForConditionalGeneration in eval mode, tokenizer or None). Every tensor is in `dtype`
+        except FP32_TENSORS (the MoE routers' `mlp.gate.weight`), which stay float32 as upstream keeps them.
     Raises:
         WeightsNotFoundError: the directory or its files are missing. CheckpointError: names/shapes disagree.
     """
@@ -343,6 +366,7 @@ def load_deepseek_ocr(
             model = DeepseekOcrForConditionalGeneration(config)
     finally:
         torch.set_default_dtype(previous)
+    keep_fp32_tensors(model)
     load_official_checkpoint(model, path)
     return model.eval(), tok
 
@@ -357,7 +381,8 @@ def load_deepseek_ocr2(
     """DeepSeek-OCR-2 through transformers' native classes, from a local deepseek-community/DeepSeek-OCR-2.
 
     Returns:
-        (DeepseekOcr2ForConditionalGeneration in eval mode, DeepseekOcr2Processor or None).
+        (DeepseekOcr2ForConditionalGeneration in eval mode, DeepseekOcr2Processor or None). Every tensor is
+        in `dtype` except FP32_TENSORS (the MoE routers), float32 on every transformers version.
     Raises:
         WeightsNotFoundError: missing directory/files. CheckpointError: transformers reported missing,
         unexpected or mis-shaped weights (it would otherwise initialise them at random).
@@ -369,8 +394,14 @@ def load_deepseek_ocr2(
         DeepseekOcr2Processor,
     )
 
+    class Ocr2WithFp32Router(DeepseekOcr2ForConditionalGeneration):
+        """Differs from DeepseekOcr2ForConditionalGeneration of transformers < 5.24 only in keeping the
+        router float32 under a half-precision load, as 5.24+ does."""
+
+        _keep_in_fp32_modules_strict = list(FP32_TENSORS)
+
     path = check_weights_dir(directory, OCR2_SOURCE)
-    loaded: Any = DeepseekOcr2ForConditionalGeneration.from_pretrained(
+    loaded: Any = Ocr2WithFp32Router.from_pretrained(
         str(path), dtype=dtype, local_files_only=True, output_loading_info=True
     )
     model, info = loaded

@@ -84,6 +84,15 @@ class StackExperts:
 class RuleSet:
     conversions: tuple[Split | StackExperts, ...]
     renames: tuple[Rename, ...]
+    # Checkpoint entries our modules rebuild themselves (buffers), accepted and skipped when present.
+    ignored: tuple[str, ...] = ()
+
+    @cached_property
+    def ignored_res(self) -> tuple[re.Pattern[str], ...]:
+        return tuple(_compile(t, prefix=False) for t in self.ignored)
+
+    def ignores(self, name: str) -> bool:
+        return any(r.match(name) for r in self.ignored_res)
 
     def rename(self, name: str, reverse: bool = False) -> str | None:
         """First matching rename (checkpoint -> module, or back); None when no rule covers the name."""
@@ -141,7 +150,12 @@ DECODER_RENAMES = (
     Rename("lm_head.", "lm_head."),
 )
 
+# The official CLIP module saves its `position_ids` (arange of the positions) with the weights; transformers'
+# CLIP embeddings rebuild it as a non-persistent buffer, so a re-saved or fine-tuned checkpoint may carry it.
+IGNORED = ("model.vision_model.embeddings.position_ids",)
+
 DEEPSEEK_OCR_RULES = RuleSet(
     conversions=CLIP_SPLITS + DECODER_STACKS,
     renames=SAM_RENAMES + CLIP_RENAMES + HEAD_RENAMES + DECODER_RENAMES,
+    ignored=IGNORED,
 )

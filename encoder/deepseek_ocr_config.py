@@ -22,7 +22,7 @@ from transformers.models.deepseek_ocr2.configuration_deepseek_ocr2 import (
 )
 
 from encoder.layout import v1_layout_for, v1_row_count
-from encoder.modes import GUNDAM_TILE, Mode, get_mode
+from encoder.modes import Mode, get_mode
 
 IMAGE_TOKEN_ID = 128815  # `<image>` in the DeepSeek-OCR tokenizer (v1 and OCR-2 share it)
 
@@ -234,8 +234,8 @@ class DeepseekOcrConfig(DeepseekOcr2Config):
         mode = get_mode(mode) if isinstance(mode, str) else mode
         vision = self.vision
         grid = vision.grid(mode.size)
-        tile = vision.grid(GUNDAM_TILE)
-        return v1_row_count((grid, grid), (tile, tile), v1_layout_for(width, height, mode.tiled))
+        tile = vision.grid(mode.tile) if mode.tiled else 0
+        return v1_row_count((grid, grid), (tile, tile), v1_layout_for(width, height, mode))
 
     @classmethod
     def tiny(cls) -> DeepseekOcrConfig:

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from encoder.modes import gundam_grid
+from encoder.modes import Mode, tile_layout
 
 
 def view_rows(tokens: torch.Tensor, grid: tuple[int, int], newline: torch.Tensor) -> torch.Tensor:
@@ -129,11 +129,9 @@ def ocr2_row_count(
     return across * down * tile_queries + global_queries + 1
 
 
-def v1_layout_for(width: int, height: int, tiled: bool) -> tuple[int, int]:
-    """(across, down) tiles of a v1 page; (0, 0) = no tiles (non-Gundam modes, or a page <= 640x640)."""
-    if not tiled:
-        return (0, 0)
-    layout = gundam_grid(width, height)
+def v1_layout_for(width: int, height: int, mode: Mode) -> tuple[int, int]:
+    """(across, down) tiles of a v1 page; (0, 0) = no tiles (untiled modes, or a page <= 640x640)."""
+    layout = tile_layout(mode, width, height)
     return (0, 0) if layout == (1, 1) else layout
 
 

@@ -123,17 +123,18 @@ class DeepseekOcrEncoder:
         if batch_size < 1 or workers < 1:
             raise ValueError("batch_size and workers must be >= 1")
         self.model = model
-        self.mode = (get_mode(mode) if isinstance(mode, str) else mode).name
+        self.view_mode = get_mode(mode)  # with its tile cap
+        self.mode = self.view_mode.name
         self.batch_size = batch_size
         self.workers = workers
         self.dim = model.config.text.hidden_size
 
     def row_count(self, width: int, height: int, mode: Mode | str | None = None) -> int:
-        return self.model.config.token_rows(mode or self.mode, width, height)
+        return self.model.config.token_rows(mode or self.view_mode, width, height)
 
     def encode(self, images: Sequence[Image.Image], mode: Mode | str | None = None) -> list[EncodedPage]:
         """Encode page images in `mode` (default: the encoder's mode), in input order."""
-        cut = partial(make_views, mode=mode or self.mode)
+        cut = partial(make_views, mode=mode or self.view_mode)
         if self.workers == 1 or len(images) <= 1:
             return self.encode_views(map(cut, images))
         with ThreadPoolExecutor(self.workers) as pool:

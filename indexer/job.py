@@ -48,6 +48,7 @@ class PageEncoder(Protocol):
 @dataclass
 class BuildOptions:
     mode: str = "base"
+    max_tiles: int | None = None  # tile cap of a tiled mode (None: the mode's default)
     workers: int = 1
     batch_pages: int = 32
     ocr: bool = True
@@ -129,7 +130,7 @@ class IndexBuilder:
         on_event: Callable[[Event], None] | None = None,
     ) -> None:
         if vision is None:
-            get_mode(options.mode)  # ValueError early on a bad mode (a vision encoder has its own)
+            get_mode(options.mode, options.max_tiles)  # ValueError early (a vision encoder has its own)
         self.store, self.embedder, self.options, self.vision = store, embedder, options, vision
         self.emit = on_event or (lambda event: None)
 
@@ -311,7 +312,8 @@ class IndexBuilder:
             return int(tokens[page.page_no].shape[0])
         # The rows this page will take in the mode, at the page raster's pixel size.
         scale = page.dpi / 72.0
-        return token_rows(self.options.mode, round(page.width * scale), round(page.height * scale))
+        mode = get_mode(self.options.mode, self.options.max_tiles)
+        return token_rows(mode, round(page.width * scale), round(page.height * scale))
 
     def _drop_older_versions(self, source: str, doc_id: str) -> bool:
         older = [d for d in self.store.docs_by_source(source) if d.doc_id != doc_id]

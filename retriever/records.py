@@ -29,6 +29,8 @@ class IndexConfig:
         mode: the resolution mode pages were encoded/rendered at (e.g. "base").
         encoder: name of the vision encoder, None for a text-only (lite) index.
         vision_dim: pooled vision embedding dimension; set exactly when `encoder` is.
+        max_tiles: the tile cap of a tiled mode (Gundam: 2..9), None for the others; part of the
+            identity, so pages are never cut into two tile budgets in one index.
     """
 
     text_model: str
@@ -36,6 +38,7 @@ class IndexConfig:
     mode: str
     encoder: str | None = None
     vision_dim: int | None = None
+    max_tiles: int | None = None
 
     def __post_init__(self) -> None:
         if not self.text_model or not self.mode:
@@ -46,12 +49,14 @@ class IndexConfig:
             raise ValueError("IndexConfig: encoder and vision_dim must be given together")
         if self.vision_dim is not None and self.vision_dim <= 0:
             raise ValueError(f"vision_dim must be positive, got {self.vision_dim}")
+        if self.max_tiles is not None and self.max_tiles <= 0:
+            raise ValueError(f"max_tiles must be positive, got {self.max_tiles}")
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as a plain dict (for status output).
 
         Returns:
-            {"text_model", "text_dim", "mode", "encoder", "vision_dim"}.
+            {"text_model", "text_dim", "mode", "encoder", "vision_dim", "max_tiles"}.
         """
         return asdict(self)
 
@@ -84,7 +89,8 @@ class IndexConfig:
 
     def __str__(self) -> str:
         vision = f", encoder={self.encoder}/{self.vision_dim}" if self.encoder else ", no vision encoder"
-        return f"text_model={self.text_model}/{self.text_dim}, mode={self.mode}{vision}"
+        tiles = f" (max {self.max_tiles} tiles)" if self.max_tiles is not None else ""
+        return f"text_model={self.text_model}/{self.text_dim}, mode={self.mode}{tiles}{vision}"
 
 
 @dataclass(frozen=True)

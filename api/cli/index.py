@@ -33,7 +33,17 @@ def index_build(
     data_dir: DataDir = None,
     milvus_uri: MilvusUri = None,
     mode: Annotated[
-        str | None, typer.Option("--mode", help="tiny|small|base|large|gundam (default base).")
+        str | None, typer.Option("--mode", help="tiny|small|base|large|gundam|gundam-m (default base).")
+    ] = None,
+    max_tiles: Annotated[
+        int | None,
+        typer.Option(
+            "--max-tiles",
+            min=2,
+            max=9,
+            help="Gundam modes: most tiles per page (default 6 as the official vLLM config; 9 as its HF "
+            "infer). Recorded with the index.",
+        ),
     ] = None,
     workers: Annotated[
         int | None, typer.Option("--workers", min=1, max=64, help="Page-extraction processes.")
@@ -66,6 +76,7 @@ def index_build(
         data_dir=data_dir,
         milvus_uri=milvus_uri,
         mode=mode,
+        gundam_max_tiles=max_tiles,
         workers=workers,
         ocr=False if no_ocr else None,
         batch_pages=batch_pages,

@@ -73,9 +73,8 @@ def normalise(text: str) -> str:
 
 
 def vision_tokens(mode: str) -> int:
-    """Vision tokens of the mode's global view (64/100/256/400; Gundam's global view 256)."""
-    m = get_mode(mode)
-    return get_mode("base").base_tokens if m.tiled else m.base_tokens
+    """Vision tokens of the mode's global view (64/100/256/400; Gundam's global view 256, Gundam-M's 400)."""
+    return get_mode(mode).base_tokens
 
 
 def bucket_of(n: int, edges: Sequence[int] = BUCKET_EDGES) -> str:

@@ -46,9 +46,8 @@ def default_cache_dir() -> Path:
 
 
 def scan_size(mode: str) -> int:
-    """Pixels on the long side of a scanned page: the mode's view size (Gundam: its 1024 global view)."""
-    m = get_mode(mode)
-    return 1024 if m.tiled else m.size
+    """Pixels on the long side of a scanned page: the mode's (global) view size (Gundam: 1024)."""
+    return get_mode(mode).size
 
 
 def corpus_fingerprint(docs: Iterable[CorpusDoc]) -> str:

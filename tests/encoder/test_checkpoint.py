@@ -84,9 +84,39 @@ def test_load_deepseek_ocr_reads_config_tokenizer_and_dtype(model, checkpoint_di
     assert loaded.config.to_dict() == model.config.to_dict()
     assert next(loaded.parameters()).dtype == torch.bfloat16 and not loaded.training
     ref = model.state_dict()
+    routers = []
     for name, tensor in loaded.state_dict().items():
-        if tensor.is_floating_point() and name in ref:
-            assert torch.equal(tensor, ref[name].to(torch.bfloat16)), name
+        if not tensor.is_floating_point() or name not in ref:
+            continue
+        # The MoE routers stay float32 (as upstream keeps them); everything else is bf16.
+        expected = torch.float32 if name.endswith(".mlp.gate.weight") else torch.bfloat16
+        assert tensor.dtype == expected, name
+        assert torch.equal(tensor, ref[name].to(expected)), name
+        routers += [name] if expected == torch.float32 else []
+    assert routers == ["model.language_model.layers.1.mlp.gate.weight"]
+
+
+def test_bf16_model_routes_with_the_float32_router(checkpoint_dir):
+    loaded, _ = load_deepseek_ocr(checkpoint_dir, dtype=torch.bfloat16, tokenizer=False)
+    ids = torch.tensor([[0, 30, 31, 32, 40, 41]])
+    with torch.inference_mode():
+        out = loaded(input_ids=ids).logits
+    assert out.dtype == torch.bfloat16 and torch.isfinite(out.float()).all()
+
+
+def test_checkpoint_with_clip_position_ids_loads(model, checkpoint_dir):
+    """The official CLIP module saves `embeddings.position_ids`; it is accepted and ignored."""
+    positions = model.model.vision_tower.clip_encoder.embeddings.position_embedding.num_embeddings
+    tamper(
+        checkpoint_dir,
+        lambda t: t.update({"model.vision_model.embeddings.position_ids": torch.arange(positions)[None]}),
+    )
+    fresh = tiny_deepseek_ocr(seed=7)
+    assert load_official_checkpoint(fresh, checkpoint_dir) == set(fresh.state_dict())
+    assert all(torch.equal(fresh.state_dict()[k], v) for k, v in model.state_dict().items())
+    tamper(checkpoint_dir, lambda t: t.update({"model.vision_model.embeddings.position_idz": torch.zeros(3)}))
+    with pytest.raises(CheckpointError, match="position_idz"):  # only the known buffer is let through
+        load_official_checkpoint(tiny_deepseek_ocr(), checkpoint_dir)
 
 
 def tamper(directory, edit):

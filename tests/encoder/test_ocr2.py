@@ -66,6 +66,20 @@ def test_load_deepseek_ocr2_round_trip(model, tmp_path):
         assert torch.equal(loaded.state_dict()[name], tensor), name
 
 
+def test_load_deepseek_ocr2_in_bf16_keeps_the_router_float32(model, tmp_path):
+    model.save_pretrained(str(tmp_path))
+    loaded, _ = load_deepseek_ocr2(tmp_path, dtype=torch.bfloat16, processor=False)
+    ref = model.state_dict()
+    dtypes = {}
+    for name, tensor in loaded.state_dict().items():
+        if tensor.is_floating_point():
+            dtypes[name] = tensor.dtype
+            assert torch.equal(tensor, ref[name].to(tensor.dtype)), name
+    routers = {n for n, d in dtypes.items() if d == torch.float32}
+    assert routers and all(n.endswith(".mlp.gate.weight") for n in routers)
+    assert all(d == torch.bfloat16 for n, d in dtypes.items() if n not in routers)
+
+
 def test_load_deepseek_ocr2_refuses_incomplete_weights(model, tmp_path):
     from safetensors.torch import load_file, save_file
 

@@ -25,28 +25,33 @@ def test_single_view_modes(released, mode, rows):
 
 
 @pytest.mark.parametrize(
-    ("size", "layout"),
+    ("size", "cap", "layout"),
     [
-        ((600, 600), (0, 0)),
-        ((1400, 700), (2, 1)),
-        ((700, 1400), (1, 2)),
-        ((1240, 1754), (2, 3)),
-        ((3000, 700), (4, 1)),
-        ((1920, 1920), (3, 3)),
-        ((1100, 1100), (2, 2)),
+        ((600, 600), 6, (0, 0)),
+        ((1400, 700), 6, (2, 1)),
+        ((700, 1400), 6, (1, 2)),
+        ((1240, 1754), 6, (2, 3)),
+        ((3000, 700), 6, (4, 1)),
+        ((1920, 1920), 6, (2, 2)),
+        ((1920, 1920), 9, (3, 3)),
+        ((1920, 1080), 6, (2, 1)),
+        ((1920, 1080), 9, (4, 2)),
+        ((1100, 1100), 6, (2, 2)),
     ],
 )
-def test_gundam_rows_follow_the_tiles(released, size, layout):
+def test_gundam_rows_follow_the_tiles(released, size, cap, layout):
     across, down = layout
     tiles = (
         down * 10 * (across * 10 + 1) if across else 0
     )  # 640 px tiles: 10x10 tokens, newline per canvas row
-    assert released.token_rows("gundam", *size) == tiles + 16 * 17 + 1 == modes.token_rows("gundam", *size)
+    mode = modes.get_mode("gundam", cap)
+    assert released.token_rows(mode, *size) == tiles + 16 * 17 + 1 == modes.token_rows(mode, *size)
 
 
 def test_model_counts_equal_modes_everywhere(released):
-    for mode, w, h in itertools.product(modes.MODES, SIZES, SIZES):
-        assert released.token_rows(mode, w, h) == modes.token_rows(mode, w, h), (mode, w, h)
+    for name, cap, w, h in itertools.product(modes.MODES, (2, 6, 9), SIZES, SIZES):
+        mode = modes.get_mode(name, cap)
+        assert released.token_rows(mode, w, h) == modes.token_rows(mode, w, h), (name, cap, w, h)
 
 
 def test_released_view_grids(released):
