@@ -1,6 +1,6 @@
 """A trained extractive reader: a small BERT with a start/end head picks the answer span out of the pages.
 
-The lite profile's rule-based reader (decoder/extractive.py) needs no weights; this one needs a folder made by
+The lite profile's rule-based reader (decoder/extractive/) needs no weights; this one needs a folder made by
 `vtrag reader train` (decoder/span_reader_train.py) and reads much better. Each page is paired with the
 question and cut into overlapping windows of the model's length; every window of every page runs in one
 batched pass; the answer is the span whose start + end logit most exceeds its window's "no answer" logit

@@ -26,7 +26,7 @@ from api.evaluation.bm25 import BM25
 from api.evaluation.datasets import CorpusDoc, EvalDataset, load_dataset
 from api.evaluation.metrics import evaluate_answers, evaluate_retrieval, exact_match, f1_score, max_over_gold
 from decoder.extractive import ExtractiveAnswer, answer_extractive
-from decoder.extractive_text import split_sentences
+from decoder.extractive.text import split_sentences
 from retriever.records import PageRecord, SearchHit, TextLine
 
 PAGE_W, PAGE_H, DPI = 612.0, 792.0, 144.0

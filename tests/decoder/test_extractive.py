@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from decoder.extractive import Citation, ExtractiveAnswer, answer_extractive, line_box
-from decoder.extractive_question import (
+from decoder.extractive.question import (
     COUNT,
     DATE,
     LOCATION,
@@ -16,7 +16,7 @@ from decoder.extractive_question import (
     YEAR,
     analyze_question,
 )
-from decoder.extractive_text import split_sentences, stem, tokenize
+from decoder.extractive.text import split_sentences, stem, tokenize
 from retriever.records import PageRecord, SearchHit, TextLine
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from decoder.extractive_text import (
+from decoder.extractive.text import (
     AUXILIARIES,
     DETERMINERS,
     IRREGULAR_PAST,

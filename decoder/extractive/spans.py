@@ -1,6 +1,6 @@
 """Answer spans of the extractive reader: candidate spans inside a sentence, their features and score.
 
-Split from decoder/extractive.py (sentences, public API, citations), which imports what it needs from here.
+Split from reader.py (sentences, public API, citations), which imports what it needs from here.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from decoder.extractive_question import (
+from decoder.extractive.question import (
     COUNT,
     DATE,
     DURATION,
@@ -23,7 +23,7 @@ from decoder.extractive_question import (
     YEAR,
     QuestionInfo,
 )
-from decoder.extractive_text import (
+from decoder.extractive.text import (
     AUXILIARIES,
     CONJUNCTIONS,
     CURRENCY,
@@ -41,7 +41,7 @@ from decoder.extractive_text import (
     is_year,
     stem,
 )
-from decoder.extractive_text import (
+from decoder.extractive.text import (
     PERCENT as PERCENT_WORDS,
 )
 

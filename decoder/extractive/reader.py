@@ -22,12 +22,12 @@ from typing import Any
 
 import numpy as np
 
-from decoder.extractive_question import (
+from decoder.extractive.question import (
     QuestionInfo,
     analyze_question,
 )
-from decoder.extractive_spans import Sentence, candidates, span_score
-from decoder.extractive_text import (
+from decoder.extractive.spans import Sentence, candidates, span_score
+from decoder.extractive.text import (
     STOPWORDS,
     Token,
     split_sentences,
