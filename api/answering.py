@@ -22,12 +22,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from api.client.schemas import AnswerResponse, BBox, Citation, ContextTokens, Fallback, PageUsed
 from api.metrics import Metrics
 from api.page_sources import PageSources, SourceUnavailableError
-from api.schemas import BBox
 from api.service import Service
 from api.settings import Settings
-from api.wire import AnswerResponse, Citation, ContextTokens, Fallback, PageUsed
 from decoder import prompts
 from decoder.extractive import ExtractiveAnswer
 from decoder.grounding import parse_grounding

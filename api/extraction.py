@@ -9,10 +9,9 @@ needs the model.
 from __future__ import annotations
 
 import threading
-from typing import Any
 
+from api.client.schemas import ExtractBox, ExtractRequest, ExtractResponse
 from api.service import Service
-from api.wire import ExtractBox, ExtractRequest, ExtractResponse
 
 
 class ExtractUnavailableError(ValueError):
@@ -38,7 +37,7 @@ def extract_page(
 
         with model_lock:
             try:
-                result: Any = service.extract(
+                result = service.extract(
                     request.page_id,
                     request.task,
                     query=request.query,
@@ -46,16 +45,7 @@ def extract_page(
                 )
             except NotIndexedWithVisionError as exc:  # a page built before an encoder was configured
                 raise ExtractUnavailableError(str(exc)) from None
-        return ExtractResponse(
-            page_id=request.page_id,
-            task=request.task,
-            text=result.text,
-            boxes=[ExtractBox(label=b.label, points=b.points, pixels=b.pixels) for b in result.boxes],
-            engine=vision.name,
-            confidence=result.confidence,
-            guard_fired=result.guard_fired,
-            vision_tokens=result.vision_tokens,
-        )
+        return ExtractResponse(**result.model_dump(exclude={"raw"}), engine=vision.name)
     if request.task == "figure":
         raise ExtractUnavailableError(
             "task 'figure' needs a vision model: set VTRAG_ENCODER and VTRAG_WEIGHTS_DIR"

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from api.client.schemas import JobFile, JobProgress, JobResponse
 from api.metrics import Metrics
 from api.service import Service
 from api.uploads import StoredUpload
-from api.wire import JobFile, JobProgress, JobResponse
 
 log = logging.getLogger("vtrag.jobs")
 _STOP = object()

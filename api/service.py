@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from api.schemas import AnswerResponse, BBox, Citation, SearchResponse, SearchResult
+from api.client.schemas import ExtractResult, IndexStatus, SearchResult, SearchResults
 from api.settings import Settings
 from api.snippets import snippet
 from decoder.extractive import ExtractiveAnswer, answer_extractive
@@ -138,14 +138,15 @@ class Service:
             on_event=on_event,
         ).run(paths)
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> IndexStatus:
         store = self.store()
-        stats = store.stats()
         incomplete = [d for d in store.list_docs() if d.status != "complete"]
-        stats["incomplete_documents"] = len(incomplete)
-        stats["config"] = store.config.to_dict()
-        stats["index"] = self.settings.index_uri
-        return stats
+        return IndexStatus(
+            **store.stats(),
+            incomplete_documents=len(incomplete),
+            config=store.config.to_dict(),
+            index=self.settings.index_uri,
+        )
 
     def delete(self, target: str) -> list[str]:
         """Delete by full doc id or by the path a document was indexed from. Returns the deleted ids."""
@@ -161,31 +162,9 @@ class Service:
 
     # -- online --
 
-    def search(self, query: str, *, top_k: int = 10, doc_ids: list[str] | None = None) -> SearchResponse:
+    def search(self, query: str, *, top_k: int = 10, doc_ids: list[str] | None = None) -> SearchResults:
         hits = self.retrieve(query, top_k, doc_ids)
-        return SearchResponse(results=[_result(h, query) for h in hits])
-
-    def ask(
-        self, question: str, *, top_k: int | None = None, doc_ids: list[str] | None = None
-    ) -> AnswerResponse:
-        hits = self.retrieve(question, top_k or self.settings.top_k, doc_ids)
-        found = self.read_answer(question, hits)
-        citations = [
-            Citation(
-                doc_id=c.doc_id,
-                source=c.source,
-                page=c.page,
-                bbox=BBox(points=c.bbox_points, pixels=c.bbox_pixels, dpi=c.dpi) if c.bbox_points else None,
-            )
-            for c in found.citations
-        ]
-        return AnswerResponse(
-            answer=found.text,
-            mode="extractive",
-            citations=citations,
-            score=found.score,
-            pages=[_result(h, question) for h in hits],
-        )
+        return SearchResults(results=[_result(h, query) for h in hits])
 
     def retrieve(self, query: str, top_k: int, doc_ids: list[str] | None = None) -> list[SearchHit]:
         """The top pages for a query (hybrid search), as full page records for a reader or decoder."""
@@ -212,7 +191,7 @@ class Service:
 
     # -- vision profile --
 
-    def similar(self, *, page_id: str | None = None, image: Any = None, top_k: int = 10) -> SearchResponse:
+    def similar(self, *, page_id: str | None = None, image: Any = None, top_k: int = 10) -> SearchResults:
         """Pages that look like a stored page ("pages like this one") or like an image (query by image)."""
         store = self.store()
         if page_id is not None:
@@ -231,11 +210,11 @@ class Service:
         else:
             raise ValueError("give a page id or an image")
         hits = store.similar_pages(vector, top_k=top_k)
-        return SearchResponse(results=[_result(h, "") for h in hits])
+        return SearchResults(results=[_result(h, "") for h in hits])
 
     def extract(
         self, page_id: str, task: str, *, query: str | None = None, max_new_tokens: int = 2048
-    ) -> Any:
+    ) -> ExtractResult:
         """Decode a stored page from its tokens (markdown, free_ocr, figure, locate); see api.vision_ops."""
         from api.vision_ops import extract
 

@@ -3,11 +3,11 @@ and query-by-page / query-by-image. Kept apart from the facade so the lite profi
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from PIL import Image
 
+from api.client.schemas import ExtractBox, ExtractResult
 from api.runtime import VisionRuntime
 from decoder import prompts
 from decoder.grounding import parse_grounding, strip_grounding
@@ -18,25 +18,6 @@ from retriever.store import IndexStore
 TASKS = ("markdown", "free_ocr", "figure", "locate")
 QUERY_PAGE_PT = (595.0, 842.0)  # A4: queries are typeset like a page, so they look like what was indexed
 QUERY_DPI = 144
-
-
-@dataclass
-class GroundedBox:
-    label: str
-    points: tuple[float, float, float, float]
-    pixels: tuple[float, float, float, float]
-
-
-@dataclass
-class ExtractResult:
-    page_id: str
-    task: str
-    text: str
-    raw: str
-    confidence: float
-    guard_fired: bool
-    vision_tokens: int
-    boxes: list[GroundedBox] = field(default_factory=list)
 
 
 class NotIndexedWithVisionError(ValueError):
@@ -98,7 +79,7 @@ def extract(
     )
 
 
-def grounded_boxes(text: str, page: PageRecord) -> list[GroundedBox]:
+def grounded_boxes(text: str, page: PageRecord) -> list[ExtractBox]:
     """Grounding boxes (0-999 scale) mapped onto the page: points, and pixels of the page raster."""
     scale = page.dpi / 72.0
     width_px, height_px = round(page.width * scale), round(page.height * scale)
@@ -106,10 +87,10 @@ def grounded_boxes(text: str, page: PageRecord) -> list[GroundedBox]:
     for span in parse_grounding(text):
         for box in span.boxes:
             out.append(
-                GroundedBox(
-                    span.label,
-                    box.to_points(width_px, height_px, page.dpi),
-                    box.to_pixels(width_px, height_px),
+                ExtractBox(
+                    label=span.label,
+                    points=box.to_points(width_px, height_px, page.dpi),
+                    pixels=box.to_pixels(width_px, height_px),
                 )
             )
     return out

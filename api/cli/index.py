@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -22,6 +21,7 @@ from api.cli.common import (
     guarded,
     make_service,
 )
+from api.client.schemas import DeleteResponse
 from api.progress import BuildProgress
 
 index_app = typer.Typer(help="Build and manage the index.", no_args_is_help=True)
@@ -112,13 +112,13 @@ def index_status(data_dir: DataDir = None, milvus_uri: MilvusUri = None, as_json
     stats = guarded(service.status)
     service.close()
     if as_json:
-        typer.echo(json.dumps(stats))
+        typer.echo(stats.model_dump_json())
         return
-    typer.echo(f"index      {stats['index']}")
-    typer.echo(f"documents  {stats['documents']}  (incomplete: {stats['incomplete_documents']})")
-    by_source = ", ".join(f"{k} {v}" for k, v in stats["pages_by_text_source"].items())
-    typer.echo(f"pages      {stats['pages']}  ({by_source})")
-    typer.echo("bytes      " + ", ".join(f"{k} {v}" for k, v in stats["bytes"].items()))
+    typer.echo(f"index      {stats.index}")
+    typer.echo(f"documents  {stats.documents}  (incomplete: {stats.incomplete_documents})")
+    by_source = ", ".join(f"{k} {v}" for k, v in stats.pages_by_text_source.items())
+    typer.echo(f"pages      {stats.pages}  ({by_source})")
+    typer.echo("bytes      " + ", ".join(f"{k} {v}" for k, v in stats.bytes.items()))
 
 
 @index_app.command("delete")
@@ -133,7 +133,7 @@ def index_delete(
     deleted = guarded(lambda: service.delete(target))
     service.close()
     if as_json:
-        typer.echo(json.dumps({"deleted": deleted}))
+        typer.echo(DeleteResponse(deleted=deleted).model_dump_json())
     elif deleted:
         typer.echo("\n".join(f"deleted {d}" for d in deleted))
     if not deleted:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -31,7 +29,7 @@ def extract(
     result = guarded(lambda: service.extract(page_id, task, query=query, max_new_tokens=max_new_tokens))
     service.close()
     if as_json:
-        typer.echo(json.dumps(asdict(result)))
+        typer.echo(result.model_dump_json())
         return
     typer.echo(result.text)
     guard = ", repetition guard fired" if result.guard_fired else ""

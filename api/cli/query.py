@@ -22,7 +22,7 @@ from api.cli.common import (
     make_service,
 )
 from api.cli.remote import Server, remote_ask, remote_search
-from api.schemas import SearchResponse
+from api.client.schemas import SearchResults
 
 if TYPE_CHECKING:
     from api.service import Service
@@ -155,7 +155,7 @@ def _batch(
                 typer.echo(result_line(item, response))
             elif isinstance(response, str):
                 typer.echo(f"{item.id}\terror: {response}")
-            elif isinstance(response, SearchResponse):
+            elif isinstance(response, SearchResults):
                 top = response.results[0] if response.results else None
                 typer.echo(
                     f"{item.id}\t"

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from api.schemas import SearchResponse
+from api.client.schemas import SearchResults
 from api.service import Service
 from retriever.errors import RetrieverError
 
@@ -97,7 +97,7 @@ def _error(exc: Exception) -> str:
 
 def search_many(
     service: Service, items: Sequence[BatchItem], *, top_k: int = 10, doc_ids: list[str] | None = None
-) -> Iterator[tuple[BatchItem, SearchResponse | str]]:
+) -> Iterator[tuple[BatchItem, SearchResults | str]]:
     """Search every item; yields (item, response) in input order, or (item, error message) for a query the
     service refuses (an empty one). A store failure (index missing, locked) is raised, not yielded."""
     with precomputed_queries(service, [i.text for i in items]):
@@ -121,7 +121,8 @@ def ask_many(
 ) -> Iterator[tuple[BatchItem, Any]]:
     """Answer every item through the same answer pipeline as `vtrag ask` and POST /v1/answer
     (`api.answering`: generation from stored tokens when a decoder is configured, OCR fallback, else
-    extractive); yields (item, `api.wire.AnswerResponse`) or (item, error message) like `search_many`."""
+    extractive); yields (item, `api.client.schemas.AnswerResponse`) or (item, error message) like
+    `search_many`."""
     from api.answering import local_answerer
 
     answerer = local_answerer(service)

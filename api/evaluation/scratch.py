@@ -173,10 +173,10 @@ def prepare(
     if report.failed:
         first = "; ".join(f"{o.path}: {o.error}" for o in report.failed[:3])
         raise RuntimeError(f"{len(report.failed)} of {len(docs)} pages failed to index: {first}")
-    if stats["pages"] != len(docs) or stats["documents"] != len(docs):
+    if stats.pages != len(docs) or stats.documents != len(docs):
         # Never score against an index that silently lacks pages: every record is one page.
         raise RuntimeError(
-            f"the scratch index holds {stats['documents']} documents / {stats['pages']} pages "
+            f"the scratch index holds {stats.documents} documents / {stats.pages} pages "
             f"for {len(docs)} "
             f"records; delete {root} and run again"
         )
@@ -185,8 +185,8 @@ def prepare(
         "render_seconds": round(render_s, 1),
         "build_seconds": summary["seconds"],
         "pages_written": summary["pages_written"],
-        "pages": stats["pages"],
-        "pages_by_text_source": stats["pages_by_text_source"],
+        "pages": stats.pages,
+        "pages_by_text_source": stats.pages_by_text_source,
         "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     done_marker.write_text(json.dumps(build, indent=2))

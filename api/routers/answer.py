@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.answering import ModeUnavailableError
+from api.client.schemas import AnswerRequest, AnswerResponse, ErrorResponse
 from api.deps import ReadAccess, State
 from api.errors import ApiError
 from api.routers.limits import check_text, check_top_k
-from api.wire import AnswerRequest, AnswerResponse, ErrorResponse
 
 router = APIRouter(prefix="/v1", tags=["answer"])
 

@@ -6,12 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Path, Query, UploadFile
 
-from api.deps import ReadAccess, State, WriteAccess
-from api.errors import ApiError
-from api.jobs import QueueFullError
-from api.state import ServerState
-from api.uploads import StoredUpload, UploadError
-from api.wire import (
+from api.client.schemas import (
     DOC_ID_PATTERN,
     DeleteResponse,
     DocumentListResponse,
@@ -20,6 +15,11 @@ from api.wire import (
     UploadedFile,
     UploadResponse,
 )
+from api.deps import ReadAccess, State, WriteAccess
+from api.errors import ApiError
+from api.jobs import QueueFullError
+from api.state import ServerState
+from api.uploads import StoredUpload, UploadError
 from retriever.records import DocRecord
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from api.client.schemas import ErrorResponse, ExtractRequest, ExtractResponse
 from api.deps import ReadAccess, State
 from api.errors import ApiError
 from api.extraction import ExtractUnavailableError, extract_page
 from api.routers.limits import check_text
-from api.wire import ErrorResponse, ExtractRequest, ExtractResponse
 
 router = APIRouter(prefix="/v1", tags=["extract"])
 

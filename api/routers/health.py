@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
+from api.client.schemas import ErrorResponse, HealthResponse, ReadyResponse, StatusResponse
 from api.deps import ReadAccess, State
 from api.errors import error_response
-from api.wire import ErrorResponse, HealthResponse, ReadyResponse, StatusResponse
 
 router = APIRouter(tags=["health"])
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
@@ -52,12 +52,4 @@ def metrics(state: State) -> PlainTextResponse:
 def status(state: State, _: ReadAccess) -> StatusResponse:
     """Documents, pages and bytes of the complete documents in the index."""
     stats = state.service.status()
-    return StatusResponse(
-        documents=stats["documents"],
-        pages=stats["pages"],
-        pages_by_text_source=stats["pages_by_text_source"],
-        bytes=stats["bytes"],
-        incomplete_documents=stats["incomplete_documents"],
-        config=stats["config"],
-        jobs_queued=state.jobs.queued(),
-    )
+    return StatusResponse(**stats.model_dump(exclude={"index"}), jobs_queued=state.jobs.queued())

@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
+from api.client.schemas import JOB_ID_PATTERN, ErrorResponse, JobResponse
 from api.deps import ReadAccess, State
 from api.errors import ApiError
-from api.wire import JOB_ID_PATTERN, ErrorResponse, JobResponse
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 

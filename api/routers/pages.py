@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
+from api.client.schemas import PAGE_ID_PATTERN, ErrorResponse, ModeName
 from api.deps import ReadAccess, State
 from api.errors import ApiError
 from api.page_sources import SourceUnavailableError
-from api.wire import PAGE_ID_PATTERN, ErrorResponse, ModeName
 
 router = APIRouter(prefix="/v1/pages", tags=["pages"])
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
+from api.client.schemas import ErrorResponse, SearchHit, SearchRequest, SearchResponse
 from api.deps import ReadAccess, State
 from api.errors import ApiError
 from api.routers.limits import check_text, check_top_k
-from api.wire import ErrorResponse, SearchHit, SearchRequest, SearchResponse
 
 router = APIRouter(prefix="/v1", tags=["search"])
 

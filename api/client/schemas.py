@@ -1,18 +1,18 @@
-"""REST request/response schemas (`XRequest` / `XResponse`), shared by the routes and the SDK.
+"""The one set of request/response models: REST routes declare them, the SDK returns them, the CLI prints.
 
-Only pydantic is imported here: the SDK returns these models, and importing the SDK must stay light (no torch,
-transformers or pymilvus). Static bounds here are hard ceilings for the OpenAPI schema; the server's settings
-may set tighter limits, checked in the routes.
-"""
+REST's `XRequest` / `XResponse`; where the CLI's --json shows the same thing, REST's model is the CLI's plus
+the fields only a server has (`SearchHit` = `SearchResult` + `image_url`). Only pydantic is imported here: the
+SDK returns these models, and importing the SDK must stay light (no torch, transformers or pymilvus, nothing
+else of vtrag). Static bounds here are hard ceilings for the OpenAPI schema; the server's settings may set
+tighter limits, checked in the routes."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
-
-from api.schemas import BBox
 
 DOC_ID_PATTERN = r"^[0-9a-f]{64}$"
 PAGE_ID_PATTERN = r"^[0-9a-f]{64}:[1-9][0-9]{0,5}$"
@@ -74,18 +74,31 @@ class SearchRequest(_Request):
     filters: SearchFilters | None = None
 
 
-class SearchHit(BaseModel):
+class SearchResult(BaseModel):
+    """One page found, as `vtrag search|similar --json` print it."""
+
     doc_id: str
-    source: str = Field(description="The uploaded file's name, or the path a CLI build indexed.")
+    source: str = Field(description="The path a build indexed (over REST: an uploaded file's name).")
     page: int = Field(description="1-based page number.")
-    page_id: str
     score: float
     snippet: str
+    page_id: str
+
+
+class SearchResults(BaseModel):
+    """Pages found for a query or like a page: the Service's `search` and `similar`, the CLI's --json."""
+
+    results: Sequence[SearchResult]
+
+
+class SearchHit(SearchResult):
+    """One page found, over REST: the CLI's fields and where to get the page's image."""
+
     image_url: str = Field(description="PNG render of the page (GET, same credentials).")
 
 
-class SearchResponse(BaseModel):
-    results: list[SearchHit]
+class SearchResponse(SearchResults):
+    results: Sequence[SearchHit]
 
 
 # ---------------------------------------------------------------------------------------------- answer
@@ -102,6 +115,12 @@ class AnswerRequest(_Request):
     )
     full_ocr: bool = Field(False, description="Always answer from a fresh full OCR of the top pages.")
     filters: SearchFilters | None = None
+
+
+class BBox(BaseModel):
+    points: tuple[float, float, float, float] = Field(description="x0, y0, x1, y1 in PDF points (1/72 in).")
+    pixels: tuple[float, float, float, float] = Field(description="The same box in the page raster's pixels.")
+    dpi: float = Field(description="Pixels per inch of that raster.")
 
 
 class Citation(BaseModel):
@@ -162,20 +181,35 @@ class ExtractRequest(_Request):
 
 
 class ExtractBox(BaseModel):
+    """A grounding box on the page: its label, in PDF points and in pixels of the page raster."""
+
     label: str
     points: tuple[float, float, float, float]
     pixels: tuple[float, float, float, float]
 
 
-class ExtractResponse(BaseModel):
+class PageReading(BaseModel):
+    """One page read out: its text and boxes, and how sure the model was (when a model read it)."""
+
     page_id: str
     task: str
     text: str
     boxes: list[ExtractBox]
-    engine: str = Field(description="deepseek-ocr(-2) from stored tokens, or 'index' (the stored page text).")
     confidence: float | None = None
     guard_fired: bool = False
     vision_tokens: int = 0
+
+
+class ExtractResult(PageReading):
+    """A page decoded from its stored tokens: the Service's `extract`, `vtrag extract --json`."""
+
+    raw: str = Field(description="The model's output, grounding markup kept.")
+
+
+class ExtractResponse(PageReading):
+    """POST /v1/extract: the reading and what read it."""
+
+    engine: str = Field(description="deepseek-ocr(-2) from stored tokens, or 'index' (the stored page text).")
 
 
 # ---------------------------------------------------------------------------------------------- documents
@@ -253,13 +287,26 @@ class JobResponse(BaseModel):
 # ---------------------------------------------------------------------------------------------- service
 
 
-class StatusResponse(BaseModel):
+class IndexCounts(BaseModel):
+    """What the complete documents of the index hold, and the config it was built with."""
+
     documents: int
     pages: int
     pages_by_text_source: dict[str, int]
     bytes: dict[str, int]
     incomplete_documents: int
     config: dict[str, object]
+
+
+class IndexStatus(IndexCounts):
+    """The Service's `status`, `vtrag index status --json`: the counts and where the index lives."""
+
+    index: str
+
+
+class StatusResponse(IndexCounts):
+    """GET /v1/status: the counts (never the server's paths) and the upload jobs waiting."""
+
     jobs_queued: int = 0
 
 

@@ -8,8 +8,6 @@ import time
 import httpx
 import pytest
 
-from api import client_base
-from api import client_constants as C
 from api.client import (
     APIConnectionError,
     APIStatusError,
@@ -23,6 +21,8 @@ from api.client import (
     RateLimitError,
     VtragError,
 )
+from api.client import base as client_base
+from api.client import constants as C
 
 OK_SEARCH = {"results": []}
 

@@ -1,18 +1,4 @@
-"""The vtrag Python SDK: `Client` and `AsyncClient`, one method per REST route.
-
-    from api.client import Client
-
-    with Client(base_url="http://127.0.0.1:8000", api_key="...") as client:
-        job = client.documents.upload(files=["report.pdf"])
-        client.jobs.wait(job_id=job.job_id)
-        hits = client.search(query="harbour lighthouse", top_k=5)
-        answer = client.answer(question="When was the lighthouse built?")
-
-Arguments are keyword-only; every call takes `timeout=` (seconds per attempt). Responses are the pydantic
-models of `api.wire`. Connection errors, timeouts, 408, 429 and 5xx are retried with bounded exponential
-backoff (honouring Retry-After); errors are the typed exceptions of `api.client_errors`. Importing this
-module loads httpx and pydantic only: no torch, transformers or pymilvus.
-"""
+"""The SDK's clients: `Client` and `AsyncClient`, one method per REST route (resources in `resources.py`)."""
 
 from __future__ import annotations
 
@@ -23,8 +9,8 @@ from typing import Any
 
 import httpx
 
-from api import client_constants as C
-from api.client_base import (
+from api.client import constants as C
+from api.client.base import (
     BaseClient,
     Options,
     Timeout,
@@ -34,23 +20,9 @@ from api.client_base import (
     should_retry,
     transport_error,
 )
-from api.client_errors import (
-    APIConnectionError,
-    APIStatusError,
-    APITimeoutError,
-    AuthenticationError,
-    BadRequestError,
-    ConflictError,
-    InternalServerError,
-    JobTimeoutError,
-    NotFoundError,
-    PermissionDeniedError,
-    RateLimitError,
-    VtragError,
-    status_error,
-)
-from api.client_resources import AsyncDocuments, AsyncJobs, AsyncPages, Documents, Jobs, Pages
-from api.wire import (
+from api.client.errors import status_error
+from api.client.resources import AsyncDocuments, AsyncJobs, AsyncPages, Documents, Jobs, Pages
+from api.client.schemas import (
     AnswerMode,
     AnswerResponse,
     ExtractResponse,
@@ -60,23 +32,6 @@ from api.wire import (
     SearchResponse,
     StatusResponse,
 )
-
-__all__ = [
-    "APIConnectionError",
-    "APIStatusError",
-    "APITimeoutError",
-    "AsyncClient",
-    "AuthenticationError",
-    "BadRequestError",
-    "Client",
-    "ConflictError",
-    "InternalServerError",
-    "JobTimeoutError",
-    "NotFoundError",
-    "PermissionDeniedError",
-    "RateLimitError",
-    "VtragError",
-]
 
 Filters = SearchFilters | dict[str, Any] | None
 

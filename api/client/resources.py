@@ -5,21 +5,42 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal
+from typing import Any, Literal, Protocol
 
-from api import client_constants as C
-from api.client_base import FileInput, Options, Timeout, drop_none, read_files
-from api.client_errors import JobTimeoutError
-from api.wire import DeleteResponse, DocumentListResponse, DocumentResponse, JobResponse, UploadResponse
+import httpx
 
-if TYPE_CHECKING:
-    from api.client import AsyncClient, Client
+from api.client import constants as C
+from api.client.base import FileInput, Options, Timeout, drop_none, read_files
+from api.client.errors import JobTimeoutError
+from api.client.schemas import (
+    DeleteResponse,
+    DocumentListResponse,
+    DocumentResponse,
+    JobResponse,
+    UploadResponse,
+)
 
 DocStatus = Literal["indexing", "complete", "deleting"]
 
 
+class Sender(Protocol):
+    """What a resource needs of `Client`: send a request (with retries), parsed or raw."""
+
+    def _call(self, options: Options, cast: Any) -> Any: ...
+
+    def _raw(self, options: Options) -> httpx.Response: ...
+
+
+class AsyncSender(Protocol):
+    """What an async resource needs of `AsyncClient`."""
+
+    async def _call(self, options: Options, cast: Any) -> Any: ...
+
+    async def _raw(self, options: Options) -> httpx.Response: ...
+
+
 class Documents:
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Sender) -> None:
         self._client = client
 
     def upload(self, *, files: Sequence[FileInput], timeout: Timeout = None) -> UploadResponse:
@@ -47,7 +68,7 @@ class Documents:
 
 
 class Jobs:
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Sender) -> None:
         self._client = client
 
     def get(self, *, job_id: str, timeout: Timeout = None) -> JobResponse:
@@ -72,7 +93,7 @@ class Jobs:
 
 
 class Pages:
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Sender) -> None:
         self._client = client
 
     def image(self, *, page_id: str, mode: str | None = None, timeout: Timeout = None) -> bytes:
@@ -82,7 +103,7 @@ class Pages:
 
 
 class AsyncDocuments:
-    def __init__(self, client: AsyncClient) -> None:
+    def __init__(self, client: AsyncSender) -> None:
         self._client = client
 
     async def upload(self, *, files: Sequence[FileInput], timeout: Timeout = None) -> UploadResponse:
@@ -109,7 +130,7 @@ class AsyncDocuments:
 
 
 class AsyncJobs:
-    def __init__(self, client: AsyncClient) -> None:
+    def __init__(self, client: AsyncSender) -> None:
         self._client = client
 
     async def get(self, *, job_id: str, timeout: Timeout = None) -> JobResponse:
@@ -134,7 +155,7 @@ class AsyncJobs:
 
 
 class AsyncPages:
-    def __init__(self, client: AsyncClient) -> None:
+    def __init__(self, client: AsyncSender) -> None:
         self._client = client
 
     async def image(self, *, page_id: str, mode: str | None = None, timeout: Timeout = None) -> bytes:

@@ -1,4 +1,4 @@
-"""Defaults of the Python SDK (api.client), in one place."""
+"""Defaults of the Python SDK (api.client), in one place: URLs, timeouts, retries, job polling."""
 
 from __future__ import annotations
 

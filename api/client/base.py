@@ -15,8 +15,8 @@ from typing import IO, Any, TypeVar
 import httpx
 from pydantic import BaseModel
 
-from api import client_constants as C
-from api.client_errors import APIConnectionError, APITimeoutError, VtragError, status_error
+from api.client import constants as C
+from api.client.errors import APIConnectionError, APITimeoutError, VtragError, status_error
 
 M = TypeVar("M", bound=BaseModel)
 Timeout = float | httpx.Timeout | None

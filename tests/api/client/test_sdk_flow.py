@@ -19,11 +19,11 @@ from api.client import (
     NotFoundError,
     PermissionDeniedError,
 )
-from api.wire import AnswerResponse, JobResponse, SearchResponse
+from api.client.schemas import AnswerResponse, JobResponse, SearchResponse
 from tests.api.conftest import API_KEY, Running
 from tests.conftest import make_pdf, run_cli
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_sync_upload_search_answer(lite_server: Running, tmp_path: Path) -> None:
@@ -99,7 +99,7 @@ def test_async_upload_search_answer(lite_server: Running, tmp_path: Path) -> Non
 def test_importing_the_sdk_stays_light() -> None:
     heavy = ("torch", "transformers", "pymilvus", "api.service", "numpy")
     code = (
-        "import sys, api.client, api.client_errors, api.client_constants\n"
+        "import sys, api.client, api.client.errors, api.client.constants\n"
         f"print(','.join(sorted(m for m in {heavy!r} if m in sys.modules)))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
