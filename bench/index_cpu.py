@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 # vtrag's modules are imported inside the functions: extraction workers (forkserver) re-import the main
 # module, and this script should cost them what the `vtrag` entry point does (~0.5 s), not the ~3.5 s of
-# torch + transformers + pymilvus that `api.service` pulls in.
+# torch + transformers + pymilvus that `api.service.facade` pulls in.
 
 WORDS = [
     "harbour",
@@ -118,7 +118,7 @@ def matmul_gflops(seconds: float = 1.0) -> float:
 
 
 def time_build(corpus: Path, workers: int) -> tuple[int, float]:
-    from api.service import Service
+    from api.service.facade import Service
     from api.settings import Settings
 
     with tempfile.TemporaryDirectory() as data:

@@ -10,7 +10,7 @@ import typer
 from api.settings import Settings
 
 if TYPE_CHECKING:
-    from api.service import Service
+    from api.service.facade import Service
 
 DataDir = Annotated[
     Path | None,
@@ -39,7 +39,7 @@ EXIT_STORE = 3
 
 def make_service(**overrides: Any) -> Service:
     """A Service from VTRAG_* settings with the given command-line overrides (None = not given)."""
-    from api.service import Service  # torch and friends load only for commands that work locally
+    from api.service.facade import Service  # torch and friends load only for commands that work locally
 
     try:
         settings = Settings(**{k: v for k, v in overrides.items() if v is not None})

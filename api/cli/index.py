@@ -21,8 +21,8 @@ from api.cli.common import (
     guarded,
     make_service,
 )
+from api.cli.progress import BuildProgress
 from api.client.schemas import DeleteResponse
-from api.progress import BuildProgress
 
 index_app = typer.Typer(help="Build and manage the index.", no_args_is_help=True)
 

@@ -25,7 +25,7 @@ from api.cli.remote import Server, remote_ask, remote_search
 from api.client.schemas import SearchResults
 
 if TYPE_CHECKING:
-    from api.service import Service
+    from api.service.facade import Service
 
 QueriesFile = Annotated[
     Path | None,
@@ -99,7 +99,7 @@ def ask(
     if _batch("ask", service, question, questions, top_k=top_k, doc=doc, as_json=as_json, **answer_options):
         return
     assert question is not None
-    from api.answering import local_answerer
+    from api.service.answer import local_answerer
 
     answerer = guarded(lambda: local_answerer(service))
     response = guarded(
@@ -138,7 +138,7 @@ def _batch(
         return False
     if one is not None:
         fail("give either a single query or a file of them, not both", EXIT_BAD_INPUT)
-    from api.evaluation.batch import ask_many, read_queries, result_line, search_many
+    from api.service.batch import ask_many, read_queries, result_line, search_many
 
     items = guarded(lambda: read_queries(path))
     failed = 0

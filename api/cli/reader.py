@@ -63,7 +63,7 @@ def reader_train(
     """
     from api.evaluation.datasets import load_dataset
     from api.evaluation.reader_data import split_for_reader
-    from api.runtime import resolve_device
+    from api.service.runtime import resolve_device
     from decoder.span_reader_train import TrainConfig, train_reader, write_meta
     from encoder.text_embedder import bundled_model_dir
 

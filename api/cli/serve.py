@@ -32,7 +32,7 @@ def serve(
     """
     import uvicorn
 
-    from api.app import create_app
+    from api.rest.app import create_app
     from api.settings import Settings
 
     overrides: dict[str, Any] = {

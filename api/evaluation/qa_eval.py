@@ -1,7 +1,7 @@
 """End-to-end question answering (retrieve → answer) scored with SQuAD EM/F1, with losses attributed.
 
 Three numbers per question tell where an answer was lost:
-- end to end: the answer pipeline of `vtrag ask` (`api.answering`) over the whole index (top-k pages);
+- end to end: the answer pipeline of `vtrag ask` (`api.service.answer`) over the whole index (top-k pages);
 - hit: whether the judged page was among the pages the answer was read from (and ranked first);
 - oracle: the same pipeline restricted to the judged page alone (same reader, perfect retrieval).
 Reading loss = 100 − oracle F1; retrieval loss = oracle F1 − end-to-end F1.
@@ -14,10 +14,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from api.evaluation.batch import BatchItem, ask_many
 from api.evaluation.datasets import EvalDataset
 from api.evaluation.metrics import evaluate_answers, exact_match, f1_score, max_over_gold
 from api.evaluation.scratch import ScratchIndex
+from api.service.batch import BatchItem, ask_many
 
 
 def run_qa(
@@ -80,7 +80,7 @@ def run_qa(
                 say(f"end to end: {n}/{len(items)} questions")
         e2e_s = time.perf_counter() - t0
         if oracle:
-            from api.answering import local_answerer
+            from api.service.answer import local_answerer
 
             answerer = local_answerer(service)
             t0 = time.perf_counter()

@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 from api.evaluation.datasets import CorpusDoc
 from api.evaluation.render import RENDER_VERSION, file_stem, write_pdf, write_scanned_pdf
-from api.service import Service
+from api.service.facade import Service
 from api.settings import Settings
 from encoder.modes import get_mode
 from encoder.text_embedder import text_model_name

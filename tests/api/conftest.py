@@ -14,8 +14,8 @@ import httpx
 import pytest
 import uvicorn
 
-from api.app import create_app
-from api.service import Service
+from api.rest.app import create_app
+from api.service.facade import Service
 from api.settings import Settings
 from tests.conftest import make_pdf
 

@@ -73,7 +73,7 @@ def test_train_keeps_excluded_and_held_out_paragraphs_out_and_reports_validation
 def readers_scores(settings: Settings, reader: Path) -> dict[str, float]:
     """The answer scores both readers give the flag question over the index's top pages: the rule-based one
     also answers "crimson", so only the score shows which reader answered."""
-    from api.service import Service
+    from api.service.facade import Service
     from decoder.extractive import answer_extractive
     from decoder.span_reader import SpanReader
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from api.runtime import VisionRuntime
+from api.service.runtime import VisionRuntime
 from decoder import prompts
 from encoder.modes import make_views
 from encoder.vision import v1_inputs

@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.client.schemas import ErrorResponse, ExtractRequest, ExtractResponse
-from api.deps import ReadAccess, State
-from api.errors import ApiError
-from api.extraction import ExtractUnavailableError, extract_page
-from api.routers.limits import check_text
+from api.rest.deps import ReadAccess, State
+from api.rest.errors import ApiError
+from api.rest.extraction import ExtractUnavailableError, extract_page
+from api.rest.routers.limits import check_text
 
 router = APIRouter(prefix="/v1", tags=["extract"])
 

@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from api.client.schemas import JOB_ID_PATTERN, ErrorResponse, JobResponse
-from api.deps import ReadAccess, State
-from api.errors import ApiError
+from api.rest.deps import ReadAccess, State
+from api.rest.errors import ApiError
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 

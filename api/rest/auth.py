@@ -17,7 +17,7 @@ import hashlib
 import hmac
 from typing import Literal
 
-from api.errors import ApiError
+from api.rest.errors import ApiError
 
 Access = Literal["read", "write"]
 

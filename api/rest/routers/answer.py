@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.answering import ModeUnavailableError
 from api.client.schemas import AnswerRequest, AnswerResponse, ErrorResponse
-from api.deps import ReadAccess, State
-from api.errors import ApiError
-from api.routers.limits import check_text, check_top_k
+from api.rest.deps import ReadAccess, State
+from api.rest.errors import ApiError
+from api.rest.routers.limits import check_text, check_top_k
+from api.service.answer import ModeUnavailableError
 
 router = APIRouter(prefix="/v1", tags=["answer"])
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from api.jobs import JobRunner
-from api.metrics import Metrics
-from api.uploads import StoredUpload
+from api.rest.jobs import JobRunner
+from api.rest.uploads import StoredUpload
+from api.service.metrics import Metrics
 from tests.api.conftest import Running, serve, settings_for, wait_job
 from tests.conftest import make_pdf
 

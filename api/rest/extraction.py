@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 
 from api.client.schemas import ExtractBox, ExtractRequest, ExtractResponse
-from api.service import Service
+from api.service.facade import Service
 
 
 class ExtractUnavailableError(ValueError):
@@ -33,7 +33,9 @@ def extract_page(
         raise KeyError(request.page_id)
     vision = service.vision
     if vision is not None:
-        from api.vision_ops import NotIndexedWithVisionError  # the model is loaded: its imports are paid
+        from api.service.vision_ops import (
+            NotIndexedWithVisionError,  # the model is loaded: its imports are paid
+        )
 
         with model_lock:
             try:

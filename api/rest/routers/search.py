@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from api.client.schemas import ErrorResponse, SearchHit, SearchRequest, SearchResponse
-from api.deps import ReadAccess, State
-from api.errors import ApiError
-from api.routers.limits import check_text, check_top_k
+from api.rest.deps import ReadAccess, State
+from api.rest.errors import ApiError
+from api.rest.routers.limits import check_text, check_top_k
 
 router = APIRouter(prefix="/v1", tags=["search"])
 

@@ -13,13 +13,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from api.errors import install_error_handlers
-from api.metrics import Metrics
-from api.middleware import BodyLimitMiddleware, MetricsMiddleware, UnhandledErrorMiddleware
-from api.routers import answer, documents, extract, health, jobs, pages, search
-from api.service import Service
+from api.rest.errors import install_error_handlers
+from api.rest.middleware import BodyLimitMiddleware, MetricsMiddleware, UnhandledErrorMiddleware
+from api.rest.routers import answer, documents, extract, health, jobs, pages, search
+from api.rest.state import ServerState
+from api.service.facade import Service
+from api.service.metrics import Metrics
 from api.settings import Settings, get_settings
-from api.state import ServerState
 
 log = logging.getLogger("vtrag.api")
 MULTIPART_OVERHEAD = 1 << 20  # part headers and boundaries on top of the files themselves

@@ -11,13 +11,13 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from api.answering import Answerer
-from api.jobs import JobRunner
-from api.metrics import Metrics
-from api.page_sources import PageSources
-from api.service import Service
+from api.rest.jobs import JobRunner
+from api.rest.uploads import StoredUpload, UploadStore
+from api.service.answer import Answerer
+from api.service.facade import Service
+from api.service.metrics import Metrics
+from api.service.page_sources import PageSources
 from api.settings import Settings
-from api.uploads import StoredUpload, UploadStore
 
 log = logging.getLogger("vtrag.api")
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from api.client.schemas import SearchResults
-from api.service import Service
+from api.service.facade import Service
 from retriever.errors import RetrieverError
 
 
@@ -120,10 +120,10 @@ def ask_many(
     full_ocr: bool = False,
 ) -> Iterator[tuple[BatchItem, Any]]:
     """Answer every item through the same answer pipeline as `vtrag ask` and POST /v1/answer
-    (`api.answering`: generation from stored tokens when a decoder is configured, OCR fallback, else
+    (`api.service.answer`: generation from stored tokens when a decoder is configured, OCR fallback, else
     extractive); yields (item, `api.client.schemas.AnswerResponse`) or (item, error message) like
     `search_many`."""
-    from api.answering import local_answerer
+    from api.service.answer import local_answerer
 
     answerer = local_answerer(service)
     k = top_k or service.settings.top_k

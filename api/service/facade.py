@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from api.client.schemas import ExtractResult, IndexStatus, SearchResult, SearchResults
+from api.service.snippets import snippet
 from api.settings import Settings
-from api.snippets import snippet
 from decoder.extractive import ExtractiveAnswer, answer_extractive
 from encoder.modes import get_mode
 from encoder.text_embedder import TextEmbedder, backend_for, text_model_name
@@ -19,7 +19,7 @@ from retriever.records import IndexConfig, SearchHit
 from retriever.store import IndexStore
 
 if TYPE_CHECKING:
-    from api.runtime import VisionRuntime
+    from api.service.runtime import VisionRuntime
 
 DOC_ID = re.compile(r"[0-9a-f]{64}")
 
@@ -55,7 +55,7 @@ class Service:
     def vision(self) -> VisionRuntime | None:
         """The vision model (encoder + generator), or None in the lite profile. Loaded on first use."""
         if self._vision is None and self.settings.encoder != "none":
-            from api.runtime import VisionRuntime
+            from api.service.runtime import VisionRuntime
 
             self._vision = VisionRuntime.load(
                 self.settings.encoder,
@@ -72,7 +72,7 @@ class Service:
         if self.settings.reader_dir is None:
             return answer_extractive(question, hits, embedder=self.embedder)
         if self._reader is None:
-            from api.runtime import resolve_device
+            from api.service.runtime import resolve_device
             from decoder.span_reader import SpanReader
 
             device = resolve_device(self.settings.device)
@@ -185,7 +185,7 @@ class Service:
         """The vision leg: the query typeset as a page and encoded, when the index and settings have one."""
         if not (self.settings.vision_query_leg and store.config.vision_dim and self.vision):
             return None
-        from api.vision_ops import pooled_vector, text_as_page
+        from api.service.vision_ops import pooled_vector, text_as_page
 
         return pooled_vector(self.vision, text_as_page(query))
 
@@ -202,7 +202,7 @@ class Service:
                 raise ValueError("this index has no vision vectors; build it with --encoder")
             vector = list(pages[0].vision_vec)
         elif image is not None:
-            from api.vision_ops import pooled_vector
+            from api.service.vision_ops import pooled_vector
 
             if self.vision is None:
                 raise ValueError("query by image needs a vision encoder (--encoder and --weights)")
@@ -216,7 +216,7 @@ class Service:
         self, page_id: str, task: str, *, query: str | None = None, max_new_tokens: int = 2048
     ) -> ExtractResult:
         """Decode a stored page from its tokens (markdown, free_ocr, figure, locate); see api.vision_ops."""
-        from api.vision_ops import extract
+        from api.service.vision_ops import extract
 
         if self.vision is None:
             raise ValueError(

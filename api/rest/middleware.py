@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.metrics import Metrics
+from api.service.metrics import Metrics
 
 log = logging.getLogger("vtrag.api")
 

@@ -15,11 +15,11 @@ from api.client.schemas import (
     UploadedFile,
     UploadResponse,
 )
-from api.deps import ReadAccess, State, WriteAccess
-from api.errors import ApiError
-from api.jobs import QueueFullError
-from api.state import ServerState
-from api.uploads import StoredUpload, UploadError
+from api.rest.deps import ReadAccess, State, WriteAccess
+from api.rest.errors import ApiError
+from api.rest.jobs import QueueFullError
+from api.rest.state import ServerState
+from api.rest.uploads import StoredUpload, UploadError
 from retriever.records import DocRecord
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])

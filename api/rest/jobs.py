@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from api.client.schemas import JobFile, JobProgress, JobResponse
-from api.metrics import Metrics
-from api.service import Service
-from api.uploads import StoredUpload
+from api.rest.uploads import StoredUpload
+from api.service.facade import Service
+from api.service.metrics import Metrics
 
 log = logging.getLogger("vtrag.jobs")
 _STOP = object()

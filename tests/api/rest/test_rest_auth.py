@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from api.auth import check_access, matches
-from api.errors import ApiError
+from api.rest.auth import check_access, matches
+from api.rest.errors import ApiError
 from api.settings import Settings
 from tests.api.conftest import API_KEY, HASHED_KEY, Running, serve
 from tests.conftest import make_pdf

@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 
 from api.client.schemas import PAGE_ID_PATTERN, ErrorResponse, ModeName
-from api.deps import ReadAccess, State
-from api.errors import ApiError
-from api.page_sources import SourceUnavailableError
+from api.rest.deps import ReadAccess, State
+from api.rest.errors import ApiError
+from api.service.page_sources import SourceUnavailableError
 
 router = APIRouter(prefix="/v1/pages", tags=["pages"])
 

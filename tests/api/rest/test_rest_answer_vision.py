@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from api.runtime import VisionRuntime
-from api.service import Service
+from api.service.facade import Service
+from api.service.runtime import VisionRuntime
 from decoder.generate import Generator
 from tests.api.conftest import CORPUS, Running, serve, settings_for, wait_job
 from tests.conftest import make_pdf

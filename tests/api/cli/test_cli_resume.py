@@ -15,7 +15,7 @@ import pytest
 from retriever.store import IndexStore
 from tests.conftest import cli_json, make_pdf
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def start_build(corpus: Path, data: Path, extra: tuple[str, ...] = ()) -> subprocess.Popen[str]:

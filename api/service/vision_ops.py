@@ -8,7 +8,7 @@ from typing import Any
 from PIL import Image
 
 from api.client.schemas import ExtractBox, ExtractResult
-from api.runtime import VisionRuntime
+from api.service.runtime import VisionRuntime
 from decoder import prompts
 from decoder.grounding import parse_grounding, strip_grounding
 from indexer.pdf import pymupdf

@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api.auth import Access, check_access
-from api.errors import ApiError
-from api.service import Service
+from api.rest.auth import Access, check_access
+from api.rest.errors import ApiError
+from api.rest.state import ServerState
+from api.service.facade import Service
 from api.settings import Settings
-from api.state import ServerState
 
 # auto_error=False: our own 401/403 in the API's error shape; the scheme still shows in OpenAPI.
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer <key>`.")

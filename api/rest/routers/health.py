@@ -6,8 +6,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from api.client.schemas import ErrorResponse, HealthResponse, ReadyResponse, StatusResponse
-from api.deps import ReadAccess, State
-from api.errors import error_response
+from api.rest.deps import ReadAccess, State
+from api.rest.errors import error_response
 
 router = APIRouter(tags=["health"])
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from api.errors import ApiError
+from api.rest.errors import ApiError
 from api.settings import Settings
 
 

@@ -23,9 +23,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from api.client.schemas import AnswerResponse, BBox, Citation, ContextTokens, Fallback, PageUsed
-from api.metrics import Metrics
-from api.page_sources import PageSources, SourceUnavailableError
-from api.service import Service
+from api.service.facade import Service
+from api.service.metrics import Metrics
+from api.service.page_sources import PageSources, SourceUnavailableError
 from api.settings import Settings
 from decoder import prompts
 from decoder.extractive import ExtractiveAnswer

@@ -1,4 +1,4 @@
-from api.snippets import snippet
+from api.service.snippets import snippet
 
 
 def test_short_text_is_returned_whole() -> None:

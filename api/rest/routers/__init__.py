@@ -1,0 +1,1 @@
+"""One router per REST resource; `api.rest.app` mounts them."""

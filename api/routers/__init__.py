@@ -1,1 +1,0 @@
-"""One router per REST resource; `api.app` mounts them."""
