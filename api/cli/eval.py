@@ -77,7 +77,7 @@ def _build_events(event: dict[str, Any]) -> None:
 
 
 def _dataset(path: Path, need_answers: bool = False) -> Any:
-    from api.evaluation.datasets import load_dataset
+    from evaluation.datasets import load_dataset
 
     ds = guarded(lambda: load_dataset(path))
     if need_answers and not ds.answers:
@@ -88,7 +88,7 @@ def _dataset(path: Path, need_answers: bool = False) -> Any:
 def _index(
     ds: Any, text_source: str, mode: str, title: bool, cache_dir: Path | None, workers: int | None
 ) -> Any:
-    from api.evaluation.scratch import prepare
+    from evaluation.scratch import prepare
 
     if text_source not in ("pdf", "ocr"):
         fail(f"--text-source must be pdf or ocr, not {text_source!r}", EXIT_BAD_INPUT)
@@ -110,7 +110,7 @@ def _record(
     kind: str, result: dict[str, Any], out: Path, benchmarks: Path | None, as_json: bool, details: bool
 ) -> None:
     """Summary JSON + plot (+ per-query details, + the BENCHMARKS.md block); print the summary."""
-    from api.evaluation import report
+    from evaluation import report
 
     c = result["config"]
     name = report.slug(kind, c["dataset"], *(str(c[k]) for k in c.get("slug_keys", [])))
@@ -158,8 +158,8 @@ def eval_retrieval(
     (reused while corpus and settings are the same). --sample restricts the queries only: the whole corpus
     is always indexed and searched, so numbers compare across samples and one index serves them all.
     """
-    from api.evaluation import report
-    from api.evaluation.retrieval_eval import restrict_corpus, run_retrieval, select_queries
+    from evaluation import report
+    from evaluation.retrieval_eval import restrict_corpus, run_retrieval, select_queries
 
     ds = _dataset(dataset)
     qids = select_queries(ds, sample)
@@ -211,9 +211,9 @@ def eval_qa(
     The answer is also taken from the judged page alone, so a lost point is attributed to retrieval or to
     reading. Uses the same cached scratch index as `vtrag eval retrieval`.
     """
-    from api.evaluation import report
-    from api.evaluation.qa_eval import run_qa
-    from api.evaluation.retrieval_eval import restrict_corpus, select_queries
+    from evaluation import report
+    from evaluation.qa_eval import run_qa
+    from evaluation.retrieval_eval import restrict_corpus, select_queries
 
     if reader is not None:  # a wrong folder is refused before the index is built
         from api.settings import Settings
@@ -275,10 +275,10 @@ def eval_ocr(
     vision model configured (VTRAG_ENCODER, VTRAG_WEIGHTS_DIR) the pages are indexed in each mode and decoded
     from their stored tokens ("Free OCR.") instead.
     """
-    from api.evaluation import report
-    from api.evaluation.ocr_eval import make_pages, run_ocr
     from api.settings import Settings
     from encoder.modes import get_mode
+    from evaluation import report
+    from evaluation.ocr_eval import make_pages, run_ocr
 
     names = [m.strip().lower() for m in modes.split(",") if m.strip()]
     for m in names:
@@ -291,7 +291,7 @@ def eval_ocr(
         fail("the corpus is empty", EXIT_BAD_INPUT)
     encoder = Settings().encoder
     if encoder != "none":
-        from api.evaluation.ocr_eval import vision_readers
+        from evaluation.ocr_eval import vision_readers
 
         readers = guarded(
             lambda: vision_readers(ds.name.split("/")[0], pages, names, cache_dir=cache_dir, title=title)

@@ -12,7 +12,7 @@ import typer
 from api.cli.common import EXIT_BAD_INPUT, JsonOut, fail
 
 if TYPE_CHECKING:
-    from api.evaluation.reader_data import HeldOut
+    from evaluation.reader_data import HeldOut
 
 reader_app = typer.Typer(help="Train and check the span reader used for answers.", no_args_is_help=True)
 
@@ -61,11 +61,11 @@ def reader_train(
 
     Point `VTRAG_READER_DIR` (or `vtrag eval qa --reader`) at the folder to answer with it.
     """
-    from api.evaluation.datasets import load_dataset
-    from api.evaluation.reader_data import split_for_reader
     from api.service.runtime import resolve_device
     from decoder.span_reader_train import TrainConfig, train_reader, write_meta
     from encoder.text_embedder import bundled_model_dir
+    from evaluation.datasets import load_dataset
+    from evaluation.reader_data import split_for_reader
 
     try:
         ds = load_dataset(dataset)
@@ -112,8 +112,8 @@ def reader_train(
 def _validate(out: Path, held: dict[str, HeldOut], device: str) -> dict[str, Any]:
     """EM/F1 of the written reader on the held-out questions: from their own paragraph alone, and with BM25's
     best other paragraphs beside it (the reader must also pick the page)."""
-    from api.evaluation.metrics import evaluate_answers
     from decoder.span_reader import SpanReader
+    from evaluation.metrics import evaluate_answers
 
     golds = {q: h.answers for q, h in held.items()}
     if not held:

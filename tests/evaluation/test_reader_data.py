@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from api.evaluation.datasets import CorpusDoc, EvalDataset
-from api.evaluation.reader_data import split_for_reader
+from evaluation.datasets import CorpusDoc, EvalDataset
+from evaluation.reader_data import split_for_reader
 
 TOPICS = ["lighthouse keeper lamp", "rye bread starter", "printing press type", "harbour crane cargo"]
 

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from api.evaluation.metrics import RETRIEVAL_KEYS
+from evaluation.metrics import RETRIEVAL_KEYS
 
 SECTION = "## Evaluation (vtrag eval)"
 SECTION_INTRO = (

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from api.evaluation.bm25 import BM25
-from api.evaluation.datasets import load_dataset
-from api.evaluation.metrics import (
+from evaluation.bm25 import BM25
+from evaluation.datasets import load_dataset
+from evaluation.metrics import (
     cer,
     char_accuracy,
     corpus_char_accuracy,
@@ -234,7 +234,7 @@ def _crosscheck(dataset_dir: Path, qfile: Path, qrels_file: Path) -> None:
     ds = load_dataset(dataset_dir)
     bm25 = BM25((d.id, f"{d.title} {d.text}") for d in ds.corpus.values())
     queries = [json.loads(line) for line in qfile.read_text().splitlines() if line.strip()]
-    from api.evaluation.datasets import read_qrels
+    from evaluation.datasets import read_qrels
 
     qrels = read_qrels(qrels_file)
     runs = {q["id"]: [d for d, _ in bm25.search(q["text"], k=100)] for q in queries}

@@ -7,13 +7,13 @@ from pathlib import Path
 import pymupdf
 import pytest
 
-from api.evaluation.datasets import CorpusDoc, EvalDataset
-from api.evaluation.ocr_eval import bucket_of, make_pages
-from api.evaluation.render import file_stem, page_text, write_pdf, write_scanned_pdf
-from api.evaluation.report import SECTION, update_benchmarks
-from api.evaluation.retrieval_eval import restrict_corpus, select_queries
-from api.evaluation.scratch import corpus_fingerprint
 from api.service.batch import read_queries
+from evaluation.datasets import CorpusDoc, EvalDataset
+from evaluation.ocr_eval import bucket_of, make_pages
+from evaluation.render import file_stem, page_text, write_pdf, write_scanned_pdf
+from evaluation.report import SECTION, update_benchmarks
+from evaluation.retrieval_eval import restrict_corpus, select_queries
+from evaluation.scratch import corpus_fingerprint
 
 
 def _ds() -> EvalDataset:

@@ -14,10 +14,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from api.evaluation.datasets import EvalDataset
-from api.evaluation.metrics import evaluate_answers, exact_match, f1_score, max_over_gold
-from api.evaluation.scratch import ScratchIndex
 from api.service.batch import BatchItem, ask_many
+from evaluation.datasets import EvalDataset
+from evaluation.metrics import evaluate_answers, exact_match, f1_score, max_over_gold
+from evaluation.scratch import ScratchIndex
 
 
 def run_qa(

@@ -16,9 +16,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from api.evaluation.bm25 import BM25
-from api.evaluation.datasets import EvalDataset
 from decoder.span_reader_train import QaExample, locate_answer
+from evaluation.bm25 import BM25
+from evaluation.datasets import EvalDataset
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,11 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from api.evaluation.bm25 import BM25
-from api.evaluation.datasets import EvalDataset
-from api.evaluation.metrics import RETRIEVAL_KEYS, evaluate_retrieval
-from api.evaluation.scratch import ScratchIndex
 from api.service.batch import BatchItem, search_many
+from evaluation.bm25 import BM25
+from evaluation.datasets import EvalDataset
+from evaluation.metrics import RETRIEVAL_KEYS, evaluate_retrieval
+from evaluation.scratch import ScratchIndex
 
 DEPTH = 100  # ranks kept per query: Recall@100 needs them
 

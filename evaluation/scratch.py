@@ -26,12 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from api.evaluation.datasets import CorpusDoc
-from api.evaluation.render import RENDER_VERSION, file_stem, write_pdf, write_scanned_pdf
 from api.service.facade import Service
 from api.settings import Settings
 from encoder.modes import get_mode
 from encoder.text_embedder import text_model_name
+from evaluation.datasets import CorpusDoc
+from evaluation.render import RENDER_VERSION, file_stem, write_pdf, write_scanned_pdf
 from retriever.schema import SCHEMA_VERSION
 
 TextSource = Literal["pdf", "ocr"]

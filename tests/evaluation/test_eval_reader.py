@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from api.evaluation.bm25 import BM25, analyze
-from api.evaluation.datasets import CorpusDoc, load_dataset
-from api.evaluation.reader_eval import CachedEmbedder, main, paragraph_page, run_reader, select_queries
 from decoder.extractive import ExtractiveAnswer
+from evaluation.bm25 import BM25, analyze
+from evaluation.datasets import CorpusDoc, load_dataset
+from evaluation.reader_eval import CachedEmbedder, main, paragraph_page, run_reader, select_queries
 
 
 def _dataset(root):

@@ -8,7 +8,7 @@ Two settings per question:
 Each paragraph becomes a `PageRecord` whose text is the paragraph (the title is not rendered unless --title),
 with one `TextLine` per sentence on a fake 612x792 pt page at 144 dpi.
 
-    .venv/bin/python -m api.evaluation.reader_eval /work/shared/evaldata/squad-v1.1-dev --sample sample_1000
+    .venv/bin/python -m evaluation.reader_eval /work/shared/evaldata/squad-v1.1-dev --sample sample_1000
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from api.evaluation.bm25 import BM25
-from api.evaluation.datasets import CorpusDoc, EvalDataset, load_dataset
-from api.evaluation.metrics import evaluate_answers, evaluate_retrieval, exact_match, f1_score, max_over_gold
 from decoder.extractive import ExtractiveAnswer, answer_extractive
 from decoder.extractive.text import split_sentences
+from evaluation.bm25 import BM25
+from evaluation.datasets import CorpusDoc, EvalDataset, load_dataset
+from evaluation.metrics import evaluate_answers, evaluate_retrieval, exact_match, f1_score, max_over_gold
 from retriever.records import PageRecord, SearchHit, TextLine
 
 PAGE_W, PAGE_H, DPI = 612.0, 792.0, 144.0

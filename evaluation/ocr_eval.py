@@ -19,10 +19,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from api.evaluation.datasets import CorpusDoc, EvalDataset
-from api.evaluation.metrics import char_accuracy, corpus_char_accuracy, levenshtein
-from api.evaluation.render import PageLayout, mode_view
 from encoder.modes import get_mode
+from evaluation.datasets import CorpusDoc, EvalDataset
+from evaluation.metrics import char_accuracy, corpus_char_accuracy, levenshtein
+from evaluation.render import PageLayout, mode_view
 
 DEFAULT_MODES = ("tiny", "small", "base", "large")
 BUCKET_EDGES = (0, 100, 200, 300, 600, 900, 1300)  # text tokens per page
@@ -209,7 +209,7 @@ def vision_readers(
     cached scratch index per mode; a reader ignores the image it is handed and runs `Service.extract(page,
     "free_ocr")` on the stored rows, which is what the vision profile answers from.
     """
-    from api.evaluation.scratch import prepare
+    from evaluation.scratch import prepare
 
     docs = [CorpusDoc(p.id, p.title, p.text) for p in pages]
     readers: dict[str, Callable[[Any, OcrPage], str]] = {}
