@@ -22,6 +22,7 @@ _BOX = re.compile(
     r"\[\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*\]"
 )
 _BLANK_LINES = re.compile(r"\n{3,}")
+_MARKUP = re.compile(r"<\|[^|<>]{0,40}\|>|<image>")
 
 
 @dataclass(frozen=True)
@@ -102,3 +103,12 @@ def strip_grounding(text: str, *, keep_labels: bool = False) -> str:
     )
     out = out.replace("<|grounding|>", "")
     return _BLANK_LINES.sub("\n\n", out).strip()
+
+
+def clean_generated(text: str) -> str:
+    """Generated text for display: grounding spans, special tags and stray `<image>` markers removed,
+    whitespace folded to single spaces."""
+    spans = parse_grounding(text)
+    for span in reversed(spans):
+        text = text[: span.start] + text[span.end :]
+    return " ".join(_MARKUP.sub(" ", text).split())

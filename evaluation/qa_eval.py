@@ -80,15 +80,12 @@ def run_qa(
                 say(f"end to end: {n}/{len(items)} questions")
         e2e_s = time.perf_counter() - t0
         if oracle:
-            from api.service.answer import local_answerer
-
-            answerer = local_answerer(service)
             t0 = time.perf_counter()
             for n, rec in enumerate(records, 1):
                 gold_docs = [by_record[r] for r in ds.relevant(rec["id"]) if r in by_record]
                 answer = ""
                 if gold_docs:
-                    answer = answerer.answer(rec["question"], top_k=1, doc_ids=gold_docs[:1]).answer
+                    answer = service.ask(rec["question"], top_k=1, doc_ids=gold_docs[:1]).answer
                 rec["oracle_prediction"] = answer
                 rec["oracle_f1"] = max_over_gold(f1_score, answer, rec["answers"])
                 if n % 250 == 0:

@@ -99,12 +99,7 @@ def ask(
     if _batch("ask", service, question, questions, top_k=top_k, doc=doc, as_json=as_json, **answer_options):
         return
     assert question is not None
-    from api.service.answer import local_answerer
-
-    answerer = guarded(lambda: local_answerer(service))
-    response = guarded(
-        lambda: answerer.answer(question, top_k=top_k, mode=mode, full_ocr=full_ocr, doc_ids=doc)
-    )
+    response = guarded(lambda: service.ask(question, top_k=top_k, mode=mode, full_ocr=full_ocr, doc_ids=doc))
     service.close()
     if as_json:
         typer.echo(response.model_dump_json())

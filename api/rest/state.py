@@ -13,7 +13,7 @@ from pathlib import Path
 
 from api.rest.jobs import JobRunner
 from api.rest.uploads import StoredUpload, UploadStore
-from api.service.answer import Answerer
+from api.service.answer import AnswerPipeline
 from api.service.facade import Service
 from api.service.metrics import Metrics
 from api.service.page_sources import PageSources
@@ -29,7 +29,6 @@ class ServerState:
     uploads: UploadStore
     jobs: JobRunner
     metrics: Metrics
-    answerer: Answerer
     sources: PageSources
     write_lock: threading.Lock
     model_lock: threading.Lock
@@ -54,13 +53,9 @@ class ServerState:
         jobs = JobRunner(
             service, write_lock=write_lock, metrics=metrics, max_pending=settings.max_pending_jobs
         )
-        answerer = Answerer(
-            service,
-            settings,
-            sources=sources,
-            model_lock=model_lock,
-            metrics=metrics,
-            display=uploads.display,
+        # The service answers with this server's counters, model lock and uploaded filenames.
+        service.answers = AnswerPipeline(
+            settings, sources=sources, model_lock=model_lock, metrics=metrics, display=uploads.display
         )
         state = cls(
             settings,
@@ -68,7 +63,6 @@ class ServerState:
             uploads,
             jobs,
             metrics,
-            answerer,
             sources,
             write_lock,
             model_lock,

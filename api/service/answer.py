@@ -1,90 +1,121 @@
-"""Answers with a full-OCR fallback: generate from stored tokens, and re-read the pages when that fails.
+"""The answer pipeline: retrieve → fetch stored rows → decode → judge → fallback → read → cite.
 
-The path, in order:
-1. Retrieve the top-K pages (the Service's hybrid search).
-2. With a decoder configured (`service.vision`), decode an answer straight from the pages' **stored** vision
-   tokens with the multi-page question prompt. It stands unless the n-gram guard fired, the text is empty,
-   or its mean token log-prob is under `answer_min_confidence`.
-3. Otherwise (or when the request asks for `full_ocr` / mode `extract`) re-render the top pages from their
-   stored source files and OCR them in full: with the model at `fallback_mode` (Gundam by default) when one
-   is loaded, falling back to RapidOCR when the model's own reading fails the same checks, or when there is
-   no model. The extractive reader then answers from that text, with boxes from the OCR lines.
-4. With no decoder configured, answers are extractive over the stored page text, as `vtrag ask`.
-The response always says which path produced it (`mode`, `fallback.reason`, `fallback.engine`, `trail`).
+A question goes in, an answer with citations comes out; each step takes what the previous one returned, and
+`AnswerPipeline.run` calls them in this order:
+
+1. retrieve: the top-K pages (hybrid search, api/service/retrieval.py).
+2. fetch: the stored vision-token rows of the top `answer_max_pages` of them.
+3. decode: one generation from those rows with the multi-page question prompt.
+4. judge: it stands unless the n-gram guard fired, the text is empty, or its mean token log-prob is under
+   `answer_min_confidence` (decoder/judge.py); a generation that stands is cited (7) and returned.
+5. fallback: when it cannot stand (or the request asks for `full_ocr` / mode `extract`), the top pages are
+   re-rendered from their source files and read in full: by the model at `fallback_mode` (Gundam by
+   default), by RapidOCR when that reading fails the same checks or there is no model
+   (api/service/fallback.py).
+6. read: the extractive reader (api/service/reader.py) answers from the pages' text: the fallback's reading,
+   else the stored page text.
+7. cite: the response, with the pages read and the citations.
+
+Without a decoder (the lite profile) or with mode `extractive`, steps 2-5 are skipped. The response always
+says which path produced it (`mode`, `fallback.reason`, `fallback.engine`, `trail`). Nothing here calls back
+into the facade: each answer gets the loaded parts it reads with (`Parts`).
 """
 
 from __future__ import annotations
 
 import re
 import threading
-from collections import OrderedDict
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from api.client.schemas import AnswerResponse, BBox, Citation, ContextTokens, Fallback, PageUsed
-from api.service.facade import Service
+from api.service.fallback import FullOcr
 from api.service.metrics import Metrics
-from api.service.page_sources import PageSources, SourceUnavailableError
+from api.service.page_sources import PageSources
+from api.service.reader import Reader
+from api.service.retrieval import retrieve
 from api.settings import Settings
 from decoder import prompts
 from decoder.extractive import ExtractiveAnswer
-from decoder.grounding import parse_grounding
-from encoder.modes import Mode, get_mode
-from indexer.ocr import Ocr, OcrError
-from retriever.records import PageRecord, SearchHit, TextLine
+from decoder.judge import Judged, judge
+from encoder.text_embedder import TextEmbedder
+from retriever.records import PageRecord, SearchHit
+from retriever.store import IndexStore
 
-_MARKUP = re.compile(r"<\|[^|<>]{0,40}\|>|<image>")
+if TYPE_CHECKING:
+    from api.service.runtime import VisionRuntime
+    from decoder.generate import Generation
+
 _PAGE_REF = re.compile(r"\[\s*Page\s+(\d{1,3})\s*\]", re.IGNORECASE)
+READ_PAGES = 5  # pages both readers read by default, and the pages an extractive answer reports
 
 
 class ModeUnavailableError(ValueError):
     """The request asked for a path this server cannot take (generate without a decoder)."""
 
 
-@dataclass
-class _Judged:
-    text: str
-    reason: str | None  # None: good enough
+@dataclass(frozen=True)
+class Parts:
+    """What one answer reads with, loaded by the facade.
+
+    Attributes:
+        store: the open index. embedder: the text model that built it. reader: the extractive reader.
+        vision: the vision model (None in the lite profile).
+        vision_leg: the model for the question's vision vector in search (None: text legs only).
+    """
+
+    store: IndexStore
+    embedder: TextEmbedder
+    reader: Reader
+    vision: VisionRuntime | None = None
+    vision_leg: VisionRuntime | None = None
 
 
-class Answerer:
-    """The online answer pipeline of one server.
+@dataclass(frozen=True)
+class StoredRows:
+    """The top pages that have stored vision-token rows, in rank order, and those rows."""
+
+    hits: list[SearchHit]
+    rows: list[Any]  # torch.Tensor (n_rows, hidden) each
+
+
+class AnswerPipeline:
+    """The online answer pipeline of one process.
 
     Args:
-        service: the facade (retrieval, store, embedder, vision model).
-        settings: limits and thresholds (answer_*, fallback_*, ocr_cache_pages).
-        sources: re-reads stored source files.
+        settings: limits and thresholds (top_k, answer_*, fallback_*, ocr_cache_pages, fusion; read at each
+            call).
+        sources: re-reads stored source files (the fallback).
         model_lock: serialises use of the vision model across request threads.
-        metrics: fallbacks and guard trips are counted here.
-        display: source path -> what responses show (the uploaded filename).
+        metrics: answers, fallbacks and guard trips are counted here.
+        display: source path -> what responses show (the REST server: the uploaded filename).
     """
 
     def __init__(
         self,
-        service: Service,
         settings: Settings,
         *,
-        sources: PageSources,
-        model_lock: threading.Lock,
-        metrics: Metrics,
-        display: Any = None,
+        sources: PageSources | None = None,
+        model_lock: threading.Lock | None = None,
+        metrics: Metrics | None = None,
+        display: Callable[[str], str] | None = None,
     ) -> None:
-        self.service = service
         self.settings = settings
-        self.sources = sources
-        self.model_lock = model_lock
-        self.metrics = metrics
-        self.display = display or (lambda source: source)
-        self._ocr: Ocr | None = None
-        self._ocr_lock = threading.Lock()  # RapidOCR is CPU-bound: one page at a time
-        self._cache: OrderedDict[str, tuple[PageRecord, str]] = OrderedDict()
-        self._cache_lock = threading.Lock()
+        self.model_lock = model_lock or threading.Lock()
+        self.metrics = metrics or Metrics()
+        self.display = display or str  # default: the indexed path as it is
+        self.full_ocr = FullOcr(
+            settings,
+            sources=sources or PageSources(),
+            model_lock=self.model_lock,
+            metrics=self.metrics,
+            display=self.display,
+        )
 
-    # -- the pipeline --
-
-    def answer(
+    def run(
         self,
+        parts: Parts,
         question: str,
         *,
         top_k: int,
@@ -98,52 +129,128 @@ class Answerer:
             ModeUnavailableError: mode "generate" with no decoder configured.
             ValueError: an empty question.
         """
-        vision = self.service.vision
-        if mode == "generate" and vision is None:
+        if mode == "generate" and parts.vision is None:
             raise ModeUnavailableError(
                 "mode 'generate' needs a vision decoder; this server runs the lite profile (use auto, "
                 "extract or extractive)"
             )
-        hits = self.service.retrieve(question, top_k, doc_ids)
+        hits = self.retrieve(parts, question, top_k, doc_ids)
         trail: list[str] = []
         reason: str | None = "requested" if (full_ocr or mode == "extract") else None
-        if reason is None and vision is not None and mode in ("auto", "generate") and hits:
-            generated = self._generate(question, hits, trail)
-            if isinstance(generated, AnswerResponse):
-                return generated
-            reason = generated
-        if reason is None or not hits:
-            return self._extractive(question, hits)
-        self.metrics.inc("vtrag_answer_fallbacks_total", reason=reason)
-        return self._from_ocr(question, hits, reason, trail)
+        if reason is None and parts.vision is not None and mode in ("auto", "generate") and hits:
+            stored = self.fetch(parts.store, hits, trail)
+            if not stored.hits:
+                reason = "no_tokens"
+            else:
+                generation = self.decode(parts.vision, question, stored)
+                judged = self.judge(generation, stored, trail)
+                if judged.reason is None:
+                    return self.cite_generated(parts.vision, judged, generation, stored, trail)
+                reason = judged.reason
+        fallback, pages = Fallback(), hits
+        if reason is not None and hits:
+            fallback, pages = self.fallback(parts.vision, hits, reason, trail)
+        found = self.read(parts, question, pages)
+        return self.cite(parts.vision, found, pages, fallback)
 
-    # -- 2. generation from stored tokens --
+    # -- 1. retrieve --
 
-    def _generate(self, question: str, hits: list[SearchHit], trail: list[str]) -> AnswerResponse | str:
-        """The generated answer, or the reason it cannot stand (and the OCR fallback must run)."""
-        vision = self.service.vision
-        assert vision is not None
+    def retrieve(
+        self, parts: Parts, question: str, top_k: int, doc_ids: list[str] | None
+    ) -> list[SearchHit]:
+        return retrieve(
+            parts.store,
+            parts.embedder,
+            question,
+            top_k=top_k,
+            doc_ids=doc_ids,
+            vision=parts.vision_leg,
+            fusion=self.settings.fusion,
+        )
+
+    # -- 2. fetch stored rows --
+
+    def fetch(self, store: IndexStore, hits: list[SearchHit], trail: list[str]) -> StoredRows:
         top = hits[: self.settings.answer_max_pages]
-        tokens = self.service.store().get_tokens([h.page.page_id for h in top])
+        tokens = store.get_tokens([h.page.page_id for h in top])
         used = [h for h in top if h.page.page_id in tokens]
         if not used:
             trail.append("generate: no stored vision tokens for the top pages")
-            return "no_tokens"
-        titles = [f"{self.display(h.page.source)} p. {h.page.page_no}" for h in used]
+        return StoredRows(used, [tokens[h.page.page_id] for h in used])
+
+    # -- 3. decode --
+
+    def decode(self, vision: VisionRuntime, question: str, stored: StoredRows) -> Generation:
+        titles = [f"{self.display(h.page.source)} p. {h.page.page_no}" for h in stored.hits]
         prompt = prompts.question_prompt(question, titles)
         with self.model_lock:
-            gen = vision.generator.generate(
-                [tokens[h.page.page_id] for h in used], prompt, self.settings.answer_max_new_tokens
-            )
-        if gen.guard_fired:
+            generation = vision.generator.generate(stored.rows, prompt, self.settings.answer_max_new_tokens)
+        if generation.guard_fired:
             self.metrics.inc("vtrag_guard_trips_total")
-        judged = self._judge(gen)
+        return generation
+
+    # -- 4. judge --
+
+    def judge(self, generation: Generation, stored: StoredRows, trail: list[str]) -> Judged:
+        judged = judge(generation, self.settings.answer_min_confidence)
         trail.append(
-            f"generate ({len(used)} pages, {gen.vision_tokens} vision tokens): "
-            f"{judged.reason or 'ok'} (confidence {gen.confidence:.3f})"
+            f"generate ({len(stored.hits)} pages, {generation.vision_tokens} vision tokens): "
+            f"{judged.reason or 'ok'} (confidence {generation.confidence:.3f})"
         )
-        if judged.reason is not None:
-            return judged.reason
+        return judged
+
+    # -- 5. fallback: full OCR of the top pages --
+
+    def fallback(
+        self, vision: VisionRuntime | None, hits: list[SearchHit], reason: str, trail: list[str]
+    ) -> tuple[Fallback, list[SearchHit]]:
+        """The fallback's record and the pages to read: the re-read ones, else (none could be) the stored."""
+        self.metrics.inc("vtrag_answer_fallbacks_total", reason=reason)
+        read, engines = self.full_ocr.read_pages(vision, hits, trail)
+        if not read:
+            trail.append("no page could be re-read: answered from the stored page text")
+            return Fallback(ran=True, reason=reason, trail=trail), hits
+        return Fallback(ran=True, reason=reason, engine=",".join(dict.fromkeys(engines)), trail=trail), read
+
+    # -- 6. read --
+
+    def read(self, parts: Parts, question: str, pages: Sequence[SearchHit]) -> ExtractiveAnswer:
+        return parts.reader(question, pages, embedder=parts.embedder)
+
+    # -- 7. cite --
+
+    def cite(
+        self,
+        vision: VisionRuntime | None,
+        found: ExtractiveAnswer,
+        pages: list[SearchHit],
+        fallback: Fallback,
+    ) -> AnswerResponse:
+        """An extractive answer's response: from the fallback's reading when it re-read pages, else from the
+        stored page text."""
+        mode = "ocr-fallback" if fallback.engine else "extractive"
+        shown = pages if fallback.engine else pages[:READ_PAGES]
+        self.metrics.inc("vtrag_answers_total", mode=mode)
+        return AnswerResponse(
+            answer=found.text,
+            mode=mode,
+            citations=self._citations(found),
+            pages=[self._page_used(h) for h in shown],
+            context_tokens=ContextTokens(text=sum(_count_tokens(vision, h.page.text) for h in shown)),
+            fallback=fallback,
+            score=found.score,
+        )
+
+    def cite_generated(
+        self,
+        vision: VisionRuntime,
+        judged: Judged,
+        generation: Generation,
+        stored: StoredRows,
+        trail: list[str],
+    ) -> AnswerResponse:
+        """A generated answer's response, citing the pages it names as [Page N] (else all it read)."""
+        used = stored.hits
         cited = _cited_pages(judged.text, len(used)) or list(range(len(used)))
         self.metrics.inc("vtrag_answers_total", mode="generate")
         return AnswerResponse(
@@ -152,126 +259,11 @@ class Answerer:
             citations=[self._page_citation(used[i].page) for i in cited],
             pages=[self._page_used(h) for h in used],
             context_tokens=ContextTokens(
-                vision=gen.vision_tokens, text=gen.prompt_tokens - gen.vision_tokens
+                vision=generation.vision_tokens, text=generation.prompt_tokens - generation.vision_tokens
             ),
             fallback=Fallback(ran=False, trail=trail),
-            confidence=gen.confidence,
+            confidence=generation.confidence,
         )
-
-    def _judge(self, gen: Any) -> _Judged:
-        text = clean_generated(gen.text)
-        if gen.guard_fired:
-            return _Judged(text, "guard_fired")
-        if not text:
-            return _Judged(text, "empty")
-        if gen.confidence < self.settings.answer_min_confidence:
-            return _Judged(text, "low_confidence")
-        return _Judged(text, None)
-
-    # -- 3. full OCR of the top pages, then the extractive reader --
-
-    def _from_ocr(
-        self, question: str, hits: list[SearchHit], reason: str, trail: list[str]
-    ) -> AnswerResponse:
-        read: list[SearchHit] = []
-        engines: list[str] = []
-        for hit in hits[: self.settings.fallback_pages]:
-            record, engine = self._ocr_page(hit.page, trail)
-            if record is not None:
-                read.append(SearchHit(record, hit.score))
-                engines.append(engine)
-        if not read:
-            trail.append("no page could be re-read: answered from the stored page text")
-            response = self._extractive(question, hits)
-            response.fallback = Fallback(ran=True, reason=reason, trail=trail)
-            return response
-        found = self.service.read_answer(question, read)
-        self.metrics.inc("vtrag_answers_total", mode="ocr-fallback")
-        return AnswerResponse(
-            answer=found.text,
-            mode="ocr-fallback",
-            citations=self._citations(found),
-            pages=[self._page_used(h) for h in read],
-            context_tokens=ContextTokens(text=sum(self._count_tokens(h.page.text) for h in read)),
-            fallback=Fallback(ran=True, reason=reason, engine=",".join(dict.fromkeys(engines)), trail=trail),
-            score=found.score,
-        )
-
-    def _ocr_page(self, page: PageRecord, trail: list[str]) -> tuple[PageRecord | None, str]:
-        """The page re-read in full: (record with the OCR text and line boxes, engine), or (None, "")."""
-        with self._cache_lock:
-            cached = self._cache.get(page.page_id)
-            if cached is not None:
-                self._cache.move_to_end(page.page_id)
-                trail.append(f"p. {page.page_no}: {cached[1]} (cached)")
-                return cached
-        label = f"{self.display(page.source)} p. {page.page_no}"
-        try:
-            with self.sources.open_page(page.doc_id, page.source, page.page_no) as source_page:
-                image = source_page.render()
-        except SourceUnavailableError as exc:
-            trail.append(f"{label}: cannot re-read ({exc})")
-            return None, ""
-        lines: list[tuple[str, tuple[float, float, float, float] | None]] | None = None
-        engine = ""
-        vision = self.service.vision
-        if vision is not None:
-            mode: Mode | str = vision.mode  # OCR-2: its one layout
-            if vision.name == "deepseek-ocr":
-                mode = get_mode(self.settings.fallback_mode, self.settings.gundam_max_tiles)
-            with self.model_lock:
-                encoded = vision.encoder.encode([image], mode)[0]
-                gen = vision.generator.generate(
-                    [encoded.rows], prompts.MARKDOWN, self.settings.answer_max_new_tokens
-                )
-            if gen.guard_fired:
-                self.metrics.inc("vtrag_guard_trips_total")
-            judged = self._judge(gen)
-            name = mode.name if isinstance(mode, Mode) else mode
-            trail.append(f"{label}: {vision.name} full OCR in {name} mode: {judged.reason or 'ok'}")
-            if judged.reason is None:
-                lines, engine = grounded_lines(gen.text, image.width, image.height, page), vision.name
-        if lines is None:
-            try:
-                with self._ocr_lock:
-                    if self._ocr is None:
-                        self._ocr = Ocr()
-                    found = self._ocr.read(image)
-            except OcrError as exc:
-                trail.append(f"{label}: rapidocr failed ({exc})")
-                return None, ""
-            sx, sy = page.width / image.width, page.height / image.height
-            lines = [
-                (ln.text, (ln.bbox[0] * sx, ln.bbox[1] * sy, ln.bbox[2] * sx, ln.bbox[3] * sy))
-                for ln in found
-            ]
-            engine = "rapidocr"
-            trail.append(f"{label}: rapidocr read {len(lines)} lines")
-        record = _with_text(page, lines)
-        if self.settings.ocr_cache_pages:
-            with self._cache_lock:
-                self._cache[page.page_id] = (record, engine)
-                while len(self._cache) > self.settings.ocr_cache_pages:
-                    self._cache.popitem(last=False)
-        return record, engine
-
-    # -- 4. extractive over the stored text --
-
-    def _extractive(self, question: str, hits: list[SearchHit]) -> AnswerResponse:
-        found = self.service.read_answer(question, hits)
-        self.metrics.inc("vtrag_answers_total", mode="extractive")
-        read = hits[:5]  # what both readers read by default
-        return AnswerResponse(
-            answer=found.text,
-            mode="extractive",
-            citations=self._citations(found),
-            pages=[self._page_used(h) for h in read],
-            context_tokens=ContextTokens(text=sum(self._count_tokens(h.page.text) for h in read)),
-            fallback=Fallback(),
-            score=found.score,
-        )
-
-    # -- response pieces --
 
     def _citations(self, found: ExtractiveAnswer) -> list[Citation]:
         out = []
@@ -305,20 +297,6 @@ class Answerer:
             score=hit.score,
         )
 
-    def _count_tokens(self, text: str) -> int:
-        vision = self.service.vision
-        if vision is not None and text:
-            return len(vision.generator.tokenizer.encode(text))
-        return len(text.split())
-
-
-def clean_generated(text: str) -> str:
-    """Generated text for display: grounding spans, special tags and stray `<image>` markers removed."""
-    spans = parse_grounding(text)
-    for span in reversed(spans):
-        text = text[: span.start] + text[span.end :]
-    return " ".join(_MARKUP.sub(" ", text).split())
-
 
 def _cited_pages(text: str, n_pages: int) -> list[int]:
     """0-based indexes of the pages an answer cites as [Page N], in first-cited order."""
@@ -326,47 +304,8 @@ def _cited_pages(text: str, n_pages: int) -> list[int]:
     return list(dict.fromkeys(i for i in found if 0 <= i < n_pages))
 
 
-def grounded_lines(
-    text: str, width_px: int, height_px: int, page: PageRecord
-) -> list[tuple[str, tuple[float, float, float, float] | None]]:
-    """Blocks of a grounded markdown reading as (text, box in page points): each block is the text after a
-    `<|ref|>type<|/ref|><|det|>[[...]]<|/det|>` span, boxed by the span's first box."""
-    spans = parse_grounding(text)
-    if not spans:
-        flat = clean_generated(text)
-        return [(flat, None)] if flat else []
-    out: list[tuple[str, tuple[float, float, float, float] | None]] = []
-    for i, span in enumerate(spans):
-        end = spans[i + 1].start if i + 1 < len(spans) else len(text)
-        block = clean_generated(text[span.end : end])
-        if not block:
-            continue
-        box = None
-        if span.boxes:
-            x0, y0, x1, y1 = span.boxes[0].scaled(width_px, height_px)
-            sx, sy = page.width / width_px, page.height / height_px
-            box = (x0 * sx, y0 * sy, x1 * sx, y1 * sy)
-        out.append((block, box))
-    return out
-
-
-def _with_text(
-    page: PageRecord, lines: Sequence[tuple[str, tuple[float, float, float, float] | None]]
-) -> PageRecord:
-    """A copy of `page` whose text and line boxes are the new reading."""
-    text_lines: list[TextLine] = []
-    pieces: list[str] = []
-    pos = 0
-    for text, box in lines:
-        if box is not None:
-            text_lines.append(TextLine(pos, pos + len(text), box))
-        pieces.append(text)
-        pos += len(text) + 1
-    return replace(page, text="\n".join(pieces), lines=text_lines, text_source="ocr")
-
-
-def local_answerer(service: Service) -> Answerer:
-    """The answer pipeline for one local process (the CLI): its own source reader, lock and counters."""
-    return Answerer(
-        service, service.settings, sources=PageSources(), model_lock=threading.Lock(), metrics=Metrics()
-    )
+def _count_tokens(vision: VisionRuntime | None, text: str) -> int:
+    """Text tokens the reader saw: the decoder tokenizer's count when a model is loaded, else words."""
+    if vision is not None and text:
+        return len(vision.generator.tokenizer.encode(text))
+    return len(text.split())

@@ -119,18 +119,14 @@ def ask_many(
     mode: str = "auto",
     full_ocr: bool = False,
 ) -> Iterator[tuple[BatchItem, Any]]:
-    """Answer every item through the same answer pipeline as `vtrag ask` and POST /v1/answer
-    (`api.service.answer`: generation from stored tokens when a decoder is configured, OCR fallback, else
+    """Answer every item through the Service's `ask`, the answer pipeline of `vtrag ask` and POST /v1/answer
+    (api/service/answer.py: generation from stored tokens when a decoder is configured, OCR fallback, else
     extractive); yields (item, `api.client.schemas.AnswerResponse`) or (item, error message) like
     `search_many`."""
-    from api.service.answer import local_answerer
-
-    answerer = local_answerer(service)
-    k = top_k or service.settings.top_k
     with precomputed_queries(service, [i.text for i in items]):
         for item in items:
             try:
-                yield item, answerer.answer(item.text, top_k=k, mode=mode, full_ocr=full_ocr, doc_ids=doc_ids)
+                yield item, service.ask(item.text, top_k=top_k, mode=mode, full_ocr=full_ocr, doc_ids=doc_ids)
             except RetrieverError:
                 raise
             except ValueError as exc:

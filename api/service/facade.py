@@ -8,10 +8,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from api.client.schemas import ExtractResult, IndexStatus, SearchResult, SearchResults
+from api.client.schemas import AnswerResponse, ExtractResult, IndexStatus, SearchResult, SearchResults
+from api.service.answer import AnswerPipeline, Parts
+from api.service.reader import Reader
+from api.service.retrieval import retrieve
 from api.service.snippets import snippet
 from api.settings import Settings
-from decoder.extractive import ExtractiveAnswer, answer_extractive
 from encoder.modes import get_mode
 from encoder.text_embedder import TextEmbedder, backend_for, text_model_name
 from indexer.job import BuildOptions, BuildReport, IndexBuilder
@@ -36,7 +38,9 @@ class Service:
         self._store: IndexStore | None = None
         self._embedder: TextEmbedder | None = None
         self._vision = vision
-        self._reader: Callable[[str, Sequence[SearchHit]], ExtractiveAnswer] | None = None
+        self.reader = Reader(settings.reader_dir, settings.device)
+        # The REST server installs its own: its counters, its model lock and the uploads' display names.
+        self.answers = AnswerPipeline(settings)
 
     # -- resources --
 
@@ -65,19 +69,6 @@ class Service:
                 max_tiles=self.settings.gundam_max_tiles,
             )
         return self._vision
-
-    def read_answer(self, question: str, hits: Sequence[SearchHit]) -> ExtractiveAnswer:
-        """An extractive answer from the top `hits`: the trained span reader when `reader_dir` is set (loaded
-        on first use), else the rule-based reader with the dense embedder's sentence similarity."""
-        if self.settings.reader_dir is None:
-            return answer_extractive(question, hits, embedder=self.embedder)
-        if self._reader is None:
-            from api.service.runtime import resolve_device
-            from decoder.span_reader import SpanReader
-
-            device = resolve_device(self.settings.device)
-            self._reader = SpanReader(self.settings.reader_dir, device=device)
-        return self._reader(question, hits)
 
     def index_config(self) -> IndexConfig:
         """The config a build with the current settings would write (and must match)."""
@@ -166,28 +157,49 @@ class Service:
         hits = self.retrieve(query, top_k, doc_ids)
         return SearchResults(results=[_result(h, query) for h in hits])
 
+    def ask(
+        self,
+        question: str,
+        *,
+        top_k: int | None = None,
+        mode: str = "auto",
+        full_ocr: bool = False,
+        doc_ids: list[str] | None = None,
+    ) -> AnswerResponse:
+        """Answer a question from the top pages, through the answer pipeline (api/service/answer.py).
+
+        Args:
+            mode: auto | generate | extract | extractive (see AnswerRequest). full_ocr: always answer from a
+                fresh full OCR of the top pages.
+        Raises:
+            ModeUnavailableError: mode "generate" with no decoder. ValueError: an empty question.
+        """
+        store = self.store()  # first: the embedder follows the index's text model
+        vision = self.vision
+        parts = Parts(store, self.embedder, self.reader, vision, self._vision_leg(store))
+        k = top_k or self.settings.top_k
+        return self.answers.run(parts, question, top_k=k, mode=mode, full_ocr=full_ocr, doc_ids=doc_ids)
+
     def retrieve(self, query: str, top_k: int, doc_ids: list[str] | None = None) -> list[SearchHit]:
         """The top pages for a query (hybrid search), as full page records for a reader or decoder."""
         if not query.strip():
             raise ValueError("the query is empty")
         store = self.store()  # first: the embedder follows the index's text model
-        vector = self.embedder.embed_query(query)
-        return store.search(
+        return retrieve(
+            store,
+            self.embedder,
             query,
-            vector.tolist(),
             top_k=top_k,
             doc_ids=doc_ids,
-            vision_vec=self._query_vision_vec(store, query),
+            vision=self._vision_leg(store),
             fusion=self.settings.fusion,
         )
 
-    def _query_vision_vec(self, store: IndexStore, query: str) -> list[float] | None:
-        """The vision leg: the query typeset as a page and encoded, when the index and settings have one."""
-        if not (self.settings.vision_query_leg and store.config.vision_dim and self.vision):
+    def _vision_leg(self, store: IndexStore) -> VisionRuntime | None:
+        """The model for the query's vision vector, when the settings and the index have a vision leg."""
+        if not (self.settings.vision_query_leg and store.config.vision_dim):
             return None
-        from api.service.vision_ops import pooled_vector, text_as_page
-
-        return pooled_vector(self.vision, text_as_page(query))
+        return self.vision
 
     # -- vision profile --
 

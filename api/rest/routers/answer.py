@@ -30,7 +30,7 @@ def answer(body: AnswerRequest, state: State, _: ReadAccess) -> AnswerResponse:
     check_top_k(state.settings, top_k)
     doc_ids = body.filters.doc_ids if body.filters and body.filters.doc_ids else None
     try:
-        return state.answerer.answer(
+        return state.service.ask(
             body.question, top_k=top_k, mode=body.mode, full_ocr=body.full_ocr, doc_ids=doc_ids
         )
     except ModeUnavailableError as exc:
