@@ -23,12 +23,11 @@ from encoder import modes
 from encoder.checkpoint import (
     CHECKPOINT_FILE,
     CheckpointError,
-    load_deepseek_ocr,
-    load_deepseek_ocr2,
     official_state_dict,
     write_synthetic_checkpoint,
 )
 from encoder.layout import merge_image_rows
+from encoder.loading import load_deepseek_ocr, load_deepseek_ocr2
 from encoder.vision import DeepseekOcr2Encoder, DeepseekOcrEncoder, v1_inputs
 
 RELEASED_V1_TENSORS = 2710  # deepseek-ai/DeepSeek-OCR safetensors: tensors and parameters

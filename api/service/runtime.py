@@ -55,7 +55,7 @@ class VisionRuntime:
             ValueError: unknown encoder name. WeightsNotFoundError: missing directory or files, with the way
             to get them. CheckpointError: the files do not match the model.
         """
-        from encoder.checkpoint import load_deepseek_ocr, load_deepseek_ocr2
+        from encoder.loading import load_deepseek_ocr, load_deepseek_ocr2
 
         target = resolve_device(device)
         dtype = torch.bfloat16 if target.startswith("cuda") else torch.float32

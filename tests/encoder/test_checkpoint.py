@@ -12,11 +12,11 @@ from encoder.checkpoint import (
     CHECKPOINT_FILE,
     CheckpointError,
     WeightsNotFoundError,
-    load_deepseek_ocr,
     load_official_checkpoint,
     official_state_dict,
     write_synthetic_checkpoint,
 )
+from encoder.loading import load_deepseek_ocr
 from encoder.tiny import tiny_deepseek_ocr, tiny_tokenizer
 from encoder.vision import v1_inputs
 from tests.encoder.helpers import page

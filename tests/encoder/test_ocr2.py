@@ -4,8 +4,9 @@ import pytest
 import torch
 from transformers.models.deepseek_ocr2 import DeepseekOcr2ImageProcessorPil
 
-from encoder.checkpoint import CheckpointError, WeightsNotFoundError, load_deepseek_ocr2
+from encoder.checkpoint import CheckpointError, WeightsNotFoundError
 from encoder.layout import merge_image_rows
+from encoder.loading import load_deepseek_ocr2
 from encoder.tiny import tiny_deepseek_ocr2, tiny_tokenizer
 from encoder.vision import DeepseekOcr2Encoder
 from tests.encoder.helpers import page
