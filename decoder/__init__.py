@@ -1,1 +1,1 @@
-"""vtrag decoder layer."""
+"""vtrag decoder layer: stored tokens + prompt -> text; the extractive readers (rule-based and trained)."""

@@ -1,1 +1,1 @@
-"""vtrag retriever layer."""
+"""vtrag retriever layer: Milvus schema, page rows, token blobs, manifest, search (IndexStore)."""

@@ -1,4 +1,6 @@
-"""Prometheus metrics in the text exposition format (version 0.0.4), written out by hand.
+"""The counters of one process (answers, fallbacks, guard trips, jobs, latency), as Prometheus text.
+
+The text exposition format (version 0.0.4), written out by hand.
 
 A handful of counters, one gauge family and one latency histogram; label sets are bounded (route templates,
 not raw paths), so the exposition stays small however many requests the server sees.

@@ -1,5 +1,9 @@
-"""Service operations that need the vision model: extraction from stored tokens, the query's vision vector,
-and query-by-page / query-by-image. Kept apart from the facade so the lite profile never imports them."""
+"""Service operations that need the vision model: a page decoded from its stored tokens, an image's vector.
+
+Extraction (markdown, free OCR, figure, locate) from stored tokens, the query typeset as a page for the vision
+leg, and the pooled vector for query-by-image. Kept apart from the facade so the lite profile never imports
+them.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""The lite profile's reader: a short answer span picked out of the retrieved pages' text, with page + box
-citations.
+"""The rule-based reader itself: sentences scored, the best span picked, the answer and its citations.
+
+A short answer span picked out of the retrieved pages' text, with page + box citations.
 
 How it reads (pure Python, a few milliseconds a question):
 1. Split the top pages into sentences and score each against the question: idf-weighted overlap of stemmed
