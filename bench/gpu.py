@@ -34,6 +34,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.gpu_checks import decoder_checks, encoder_checks  # noqa: E402
 from bench.gpu_models import StandInTokenizer, build, load_v1, ocr2_config  # noqa: E402
 from decoder.generate import Generator, Request  # noqa: E402
 from decoder.prompts import question_prompt  # noqa: E402
@@ -89,65 +90,99 @@ def _pixels(n: int, size: int, dtype: torch.dtype) -> torch.Tensor:
     return torch.randn(n, 3, size, size, dtype=dtype)  # host memory, as a page batch arrives
 
 
-def bench_encode(model, backend: str, clock: Clock, tiny: bool, dtype: torch.dtype) -> list[Result]:
-    device = clock.device
-    results = []
+def encode_cases(backend: str, tiny: bool) -> list[tuple[str, int, tuple | None, int]]:
+    """(name, global view px, ((across, down), tile px) or None, batch) per timed encode."""
     if backend == "v1":
         from encoder.modes import MODES, gundam_grid
 
         # Letter page at 144 dpi for the tiled modes: the official PDF rendering; the default tile cap (6).
-        cases = [(m.name, m.size, None, 16 if m.size <= 1024 else 8) for m in MODES.values() if not m.tiled]
+        cases: list[tuple[str, int, tuple | None, int]] = []
         for m in MODES.values():
             if m.tiled:
-                cases.append((m.name, m.size, (gundam_grid(1224, 1584, m.max_tiles, m.tile), m.tile), 4))
+                cases.append((m.name, m.size, (gundam_grid(1224, 1584, m.max_tiles, m.tile), m.tile), 8))
+            else:
+                cases.append((m.name, m.size, None, 64 if m.size <= 640 else 32))
+        cases.append(("base", 1024, None, 64))  # the largest batch the indexer would use
     else:
         across, down = 3, 2  # a 6-tile OCR-2 layout (tiles of 768 px, 144 queries each)
-        cases = [("global-1024", 1024, None, 16), ("global+6x768", 1024, ((across, down), 768), 4)]
-    for name, size, tiles, batch in cases:
-        if tiny:
-            batch = 2
-        pixels = _pixels(batch, size, dtype)
-        local, layout = None, None
-        if tiles is not None:
-            (a, d), tile = tiles
-            local = _pixels(batch * a * d, tile, dtype)
-            layout = [[a, d]] * batch if backend == "v1" else [a * d] * batch
+        cases = [("global-1024", 1024, None, 32), ("global+6x768", 1024, ((across, down), 768), 8)]
+    return [(n, s, t, 2 if tiny else b) for n, s, t, b in cases]
 
-        def run(pixels=pixels, local=local, layout=layout):
-            with torch.inference_mode():
-                out = model.get_image_features(
-                    pixels.to(device, non_blocking=True),
-                    pixel_values_local=None if local is None else local.to(device, non_blocking=True),
-                    num_local_patches=layout,
-                )
-            return out.pooler_output
 
-        rows = run()[0].shape[0]
-        seconds = clock.median(run)
-        results.append(
-            Result(backend, f"encode {name}", batch / seconds, "pages/s", f"batch {batch}, {rows} rows/page")
-        )
+def bench_encode(
+    model, backend: str, clock: Clock, tiny: bool, dtype: torch.dtype, variants: list[str], only: set[str]
+) -> list[Result]:
+    """pages/s per mode for each attention variant: sdpa (transformers, dense bias) or flex (fused)."""
+    from encoder.sam_attention import use_flex_attention
+
+    device = clock.device
+    results = []
+    for variant in variants:
+        use_flex_attention(model, enable=variant == "flex")
+        for name, size, tiles, batch in encode_cases(backend, tiny):
+            if only and name not in only:
+                continue
+            if variant != "flex" and batch > 32:
+                continue  # the dense bias of a 64-page batch needs >100 GB
+            pixels = _pixels(batch, size, dtype)
+            if device.type == "cuda":
+                pixels = pixels.pin_memory()
+            local, layout = None, None
+            if tiles is not None:
+                (a, d), tile = tiles
+                local = _pixels(batch * a * d, tile, dtype)
+                layout = [[a, d]] * batch if backend == "v1" else [a * d] * batch
+
+            def run(pixels=pixels, local=local, layout=layout):
+                with torch.inference_mode():
+                    out = model.get_image_features(
+                        pixels.to(device, non_blocking=True),
+                        pixel_values_local=None if local is None else local.to(device, non_blocking=True),
+                        num_local_patches=layout,
+                    )
+                return out.pooler_output
+
+            try:
+                rows = run()[0].shape[0]
+                seconds = clock.median(run)
+            except torch.OutOfMemoryError:
+                label = f"encode {name} [{variant}]"
+                results.append(Result(backend, label, float("nan"), "pages/s", f"batch {batch}: OOM"))
+                torch.cuda.empty_cache()
+                continue
+            note = f"batch {batch}, {rows} rows/page"
+            results.append(Result(backend, f"encode {name} [{variant}]", batch / seconds, "pages/s", note))
+            print(table(results[-1:]).splitlines()[-1], file=sys.stderr, flush=True)
+    use_flex_attention(model, enable="flex" in variants)
     return results
 
 
 # ---- decode
 
 
-def bench_decode(
-    model, backend: str, clock: Clock, tiny: bool, dtype: torch.dtype, new_tokens: int
-) -> list[Result]:
-    device = clock.device
+def decode_context(model, device: torch.device, dtype: torch.dtype):
+    """(stand-in tokenizer, 5 stored Base pages in host memory as the token store returns them, prompt)."""
     config = model.config
     tokenizer = StandInTokenizer(config.image_token_id, config.text_config.vocab_size)
-    generator = Generator(model, tokenizer)
-    hidden = config.text_config.hidden_size
-    size = 1024
     with torch.inference_mode():
-        page_rows = model.get_image_features(_pixels(1, size, dtype).to(device)).pooler_output[0].shape[0]
-    # Stored rows live in host memory, as fetched from the token store.
-    stored = [torch.randn(page_rows, hidden, dtype=dtype) for _ in range(N_PAGES)]
+        page_rows = model.get_image_features(_pixels(1, 1024, dtype).to(device)).pooler_output[0].shape[0]
+    gen = torch.Generator().manual_seed(3)
+    hidden = config.text_config.hidden_size
+    stored = [torch.randn(page_rows, hidden, generator=gen).to(dtype) for _ in range(N_PAGES)]
     prompt = question_prompt(QUESTION, [f"annual-report.pdf p. {i}" for i in range(1, N_PAGES + 1)])
-    pages = _pixels(N_PAGES, size, dtype)
+    return tokenizer, stored, prompt
+
+
+def bench_decode(
+    model, backend: str, clock: Clock, tiny: bool, dtype: torch.dtype, new_tokens: int, variant: str
+) -> list[Result]:
+    """TTFT and tok/s with the dynamic-cache loop or the static cache + CUDA-graph step ("static")."""
+    device = clock.device
+    tokenizer, stored, prompt = decode_context(model, device, dtype)
+    generator = Generator(model, tokenizer, static=variant == "static")
+    backend = f"{backend} [{variant}]"
+    page_rows = stored[0].shape[0]
+    pages = _pixels(N_PAGES, 1024, dtype)
     prompt_tokens = len(generator.prompt_ids(stored, prompt))
     context = f"{N_PAGES} pages x {page_rows} rows, {prompt_tokens} prompt tokens"
 
@@ -221,7 +256,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--iters", type=int, default=None, help="timed runs per measurement (median)")
     parser.add_argument("--new-tokens", type=int, default=None, help="tokens per decode measurement")
     parser.add_argument("--backends", default="v1,ocr2", help="comma list: v1, ocr2")
+    parser.add_argument("--encode", default="sdpa,flex", help="SAM attention variants: sdpa, flex")
+    parser.add_argument("--decode", default="dynamic,static", help="decode loops: dynamic, static")
+    parser.add_argument("--check", action="store_true", help="also compare the fast paths' numerics")
+    parser.add_argument("--modes", default="", help="comma list of encode cases to time (default: all)")
     args = parser.parse_args(argv)
+    encode_variants = [v for v in args.encode.split(",") if v]
+    decode_variants = [v for v in args.decode.split(",") if v]
 
     cuda = torch.cuda.is_available() and not args.tiny
     device = torch.device("cuda" if cuda else "cpu")
@@ -236,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
 
     results: list[Result] = []
     notes: list[str] = []
+    checks: list[tuple[str, str, str]] = []
     for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
         if backend == "v1":
             loaded, reason = load_v1(args.tiny)
@@ -253,20 +295,32 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         model = build(cls, config, device, dtype)
         params = sum(p.numel() for p in model.parameters()) / 1e9
-        inject = Generator(model, StandInTokenizer(config.image_token_id, 10**6)).inject
-        print(
-            f"{backend}: built {params:.2f}B params in {time.perf_counter() - t0:.0f} s "
-            f"(attention: {model.config._attn_implementation}, stored rows injected via {inject})",
-            file=sys.stderr,
+        inject = Generator(model, StandInTokenizer(config.image_token_id, 10**6), static=False).inject
+        experts = model.config.text_config._experts_implementation
+        notes.append(
+            f"{backend}: {params:.2f}B params; attention {model.config._attn_implementation}, MoE experts "
+            f"{experts}, stored rows injected via {inject}"
         )
-        results += bench_encode(model, backend, clock, args.tiny, dtype)
-        results += bench_decode(model, backend, clock, args.tiny, dtype, new_tokens)
+        print(notes[-1], f"(built in {time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
+        only = {m for m in args.modes.split(",") if m}
+        results += bench_encode(model, backend, clock, args.tiny, dtype, encode_variants, only)
+        if args.check:
+            checks += [(backend, *c) for c in encoder_checks(model, backend, device, dtype)]
+        for variant in decode_variants:
+            results += bench_decode(model, backend, clock, args.tiny, dtype, new_tokens, variant)
+            print(table(results[-4:]), file=sys.stderr, flush=True)
+        if args.check:
+            tokenizer, stored, prompt = decode_context(model, device, dtype)
+            checks += [(backend, *c) for c in decoder_checks(model, tokenizer, stored, prompt)]
         del model
         if cuda:
             torch.cuda.empty_cache()
 
     env = environment(device)
     text = table(results)
+    if checks:
+        text += "\n\n| backend | numerics check | result |\n|---|---|---|\n"
+        text += "\n".join(f"| {b} | {what} | {value} |" for b, what, value in checks)
     print(f"\n{env}\n\n{text}")
     for note in notes:
         print(f"\n{note}")
@@ -274,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
         path = Path(args.record)
         path.parent.mkdir(parents=True, exist_ok=True)
         header = "" if path.exists() else "# Benchmarks\n"
-        mode = "tiny smoke test" if args.tiny else "random weights at real shapes, bf16, SDPA, HF eager"
+        mode = "tiny smoke test" if args.tiny else "random weights at real shapes, bf16"
         section = [
             header,
             f"\n## {dt.date.today().isoformat()} — bench/gpu.py ({mode})\n\n",

@@ -37,6 +37,9 @@ def build(cls: type, config: object, device: torch.device, dtype: torch.dtype) -
     model = model.to(device=device, dtype=dtype).eval()
     if hasattr(model, "set_attn_implementation"):
         model.set_attn_implementation("sdpa")
+    from encoder.checkpoint import keep_fp32_tensors
+
+    keep_fp32_tensors(model)  # the MoE routers stay float32, as the product loads them
     return model
 
 

@@ -137,3 +137,65 @@ class NoRepeatNGramGuard(LogitsProcessor):
         """transformers' interface: `input_ids` (batch, prompt + generated), `scores` (batch, vocab)."""
         generated = input_ids[:, self.prompt_length :][:, -self.window_size :].tolist()
         return cast(torch.FloatTensor, self.apply(generated, scores))
+
+
+class TensorNGramGuard:
+    """The same rule as `banned_tokens`, on tensors for a whole batch at once: no host round trip, so it runs
+    inside a captured decode step. Each row keeps its last `window_size` generated ids right-aligned in a
+    (rows, window) buffer, -1 where nothing was generated yet.
+
+    Raises:
+        ValueError: as NoRepeatNGramGuard.
+    """
+
+    def __init__(
+        self,
+        ngram_size: int = NGRAM_SIZE,
+        window_size: int = WINDOW_SIZE,
+        exempt_ids: Collection[int] = (),
+        exempt_scope: ExemptScope = "ngram",
+    ) -> None:
+        NoRepeatNGramGuard(ngram_size, window_size, exempt_ids, exempt_scope)  # the same argument checks
+        self.ngram_size, self.window_size, self.exempt_scope = ngram_size, window_size, exempt_scope
+        self.exempt_ids = sorted(int(i) for i in exempt_ids)
+        # Made once per device: a host->device copy is not allowed while a CUDA graph is being captured.
+        self._exempt: dict[torch.device, torch.Tensor] = {}
+
+    def empty_history(self, rows: int, device: torch.device | str) -> torch.Tensor:
+        return torch.full((rows, self.window_size), -1, dtype=torch.long, device=device)
+
+    @staticmethod
+    def push(recent: torch.Tensor, tokens: torch.Tensor) -> None:
+        """Append one token per row to the history buffer, in place (oldest falls out)."""
+        recent.copy_(torch.cat([recent[:, 1:], tokens.reshape(-1, 1)], dim=1))
+
+    def apply(self, recent: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        """Set banned scores to -inf in place; returns per row whether the top choice was banned.
+
+        Args:
+            recent: (rows, window) generated ids, right-aligned, -1 = none yet.
+            scores: (rows, vocab) float next-token scores.
+        Returns:
+            (rows,) bool: the guard changed that row's greedy choice.
+        """
+        n, w = self.ngram_size, self.window_size
+        prefix = recent[:, w - n + 1 :]  # (rows, n-1): the last n-1 generated ids
+        starts = w - n + 1  # n-grams lying wholly in the window start at 0..w-n
+        grams = recent.unfold(1, n - 1, 1)[:, :starts]  # (rows, starts, n-1) earlier prefixes
+        following = recent[:, n - 1 :]  # (rows, starts): the id after each earlier prefix
+        hit = (grams == prefix[:, None, :]).all(-1) & (recent[:, :starts] >= 0)  # a full earlier n-gram
+        if self.exempt_ids:
+            exempt = self._exempt.get(recent.device)
+            if exempt is None:
+                exempt = self._exempt[recent.device] = torch.tensor(self.exempt_ids, device=recent.device)
+            hit &= ~torch.isin(following, exempt)
+            if self.exempt_scope == "ngram":
+                hit &= ~torch.isin(prefix, exempt).any(-1, keepdim=True)
+        # -inf where any earlier n-gram bans the id; amin so a non-banning duplicate cannot undo a ban.
+        penalty = torch.zeros_like(scores)
+        fill = torch.where(hit, float("-inf"), 0.0).to(scores.dtype)
+        penalty.scatter_reduce_(1, following.clamp(min=0), fill, reduce="amin")
+        top = scores.argmax(-1, keepdim=True)
+        changed = penalty.gather(1, top)[:, 0] < 0
+        scores.add_(penalty)
+        return changed

@@ -18,7 +18,6 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import partial
 from itertools import islice
 from typing import Any, Protocol, TypeVar
 
@@ -35,6 +34,7 @@ from transformers.models.deepseek_ocr2 import (
 from encoder.deepseek_ocr import DeepseekOcrForConditionalGeneration
 from encoder.layout import ocr2_row_count
 from encoder.modes import Mode, ModeViews, get_mode, make_views
+from encoder.sam_attention import use_flex_attention
 
 T = TypeVar("T")
 IMAGE_MEAN = 0.5  # official normalisation: (x/255 - 0.5) / 0.5
@@ -84,14 +84,21 @@ def v1_inputs(
         raise ValueError("no pages to encode")
     if len({v.mode.size for v in views}) != 1:
         raise ValueError("a batch must hold pages of one mode")
-    pixel_values = torch.stack([to_uint8(v.global_view) for v in views]).to(device)  # (B, 3, S, S) uint8
+    pixel_values = _to_device(torch.stack([to_uint8(v.global_view) for v in views]), device)  # (B, 3, S, S)
     tiles = [to_uint8(t) for v in views for t in v.tiles]
     layouts = [v.grid if v.tiles else (0, 0) for v in views]
     return {
         "pixel_values": normalise(pixel_values, dtype),
-        "pixel_values_local": normalise(torch.stack(tiles).to(device), dtype) if tiles else None,
+        "pixel_values_local": normalise(_to_device(torch.stack(tiles), device), dtype) if tiles else None,
         "num_local_patches": torch.tensor(layouts, dtype=torch.long, device=device),
     }
+
+
+def _to_device(pixels: torch.Tensor, device: torch.device | str) -> torch.Tensor:
+    """uint8 pixels to the model's device; to a GPU from pinned memory, so the copy leaves the host free."""
+    if torch.device(device).type == "cuda":
+        return pixels.pin_memory().to(device, non_blocking=True)
+    return pixels.to(device)
 
 
 def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -113,15 +120,21 @@ class DeepseekOcrEncoder:
         self,
         model: DeepseekOcrForConditionalGeneration,
         mode: Mode | str = "base",
-        batch_size: int = 8,
+        batch_size: int | None = None,
         workers: int | None = None,
+        flex_attention: bool | None = None,
     ):
-        """workers: threads cutting views while the GPU encodes (PIL resizing releases the GIL); default
-        min(8, CPUs). Cutting views is the bottleneck: on an H100 Base encodes 91 pages/s from tensors,
-        ~12 pages/s from PIL pages with 1 worker, ~50 with 8."""
+        """batch_size: pages per forward (default 32 on a GPU, 8 on a CPU). workers: threads cutting views
+        while the GPU encodes (PIL resizing releases the GIL); default min(8, CPUs). flex_attention: SAM
+        attention with the relative positions fused into the kernel (`encoder.sam_attention`; the same rows);
+        off by default: on an H200 it measured slower than transformers' SDPA (docs/BENCHMARKS.md)."""
+        on_gpu = _param(model).device.type == "cuda"
         workers = min(8, os.cpu_count() or 1) if workers is None else workers
+        batch_size = (32 if on_gpu else 8) if batch_size is None else batch_size
         if batch_size < 1 or workers < 1:
             raise ValueError("batch_size and workers must be >= 1")
+        if flex_attention:
+            use_flex_attention(model)
         self.model = model
         self.view_mode = get_mode(mode)  # with its tile cap
         self.mode = self.view_mode.name
@@ -132,10 +145,23 @@ class DeepseekOcrEncoder:
     def row_count(self, width: int, height: int, mode: Mode | str | None = None) -> int:
         return self.model.config.token_rows(mode or self.view_mode, width, height)
 
-    def encode(self, images: Sequence[Image.Image], mode: Mode | str | None = None) -> list[EncodedPage]:
-        """Encode page images in `mode` (default: the encoder's mode), in input order."""
-        cut = partial(make_views, mode=mode or self.view_mode)
-        if self.workers == 1 or len(images) <= 1:
+    def encode(
+        self, images: Sequence[Image.Image | ModeViews], mode: Mode | str | None = None
+    ) -> list[EncodedPage]:
+        """Encode page images in `mode` (default: the encoder's mode), in input order. Pages may also come
+        already cut (`ModeViews`, e.g. by the indexer's extraction workers); they must be in that mode.
+
+        Raises:
+            ValueError: pre-cut views of another mode.
+        """
+        view_mode = get_mode(mode or self.view_mode)
+        if any(isinstance(img, ModeViews) and img.mode != view_mode for img in images):
+            raise ValueError(f"pages cut in another mode than {view_mode.name} ({view_mode.max_tiles} tiles)")
+
+        def cut(image: Image.Image | ModeViews) -> ModeViews:
+            return image if isinstance(image, ModeViews) else make_views(image, view_mode)
+
+        if self.workers == 1 or len(images) <= 1 or all(isinstance(i, ModeViews) for i in images):
             return self.encode_views(map(cut, images))
         with ThreadPoolExecutor(self.workers) as pool:
             return self.encode_views(pool.map(cut, images))  # views of later batches are cut meanwhile

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from encoder.modes import Mode, make_views
 from indexer.documents import open_document
 from indexer.ocr import Ocr
 from indexer.page_text import extract_text
@@ -27,7 +28,8 @@ class ExtractedPage:
     text: str
     lines: list[TextLine]
     text_source: str
-    image: object | None = field(default=None, repr=False)  # PIL image at `dpi`, only when asked for
+    # Only when asked for: the PIL raster at `dpi`, or the views the vision encoder sees (modes.ModeViews).
+    image: object | None = field(default=None, repr=False)
 
 
 def _ocr_engine(enabled: bool) -> Ocr | None:
@@ -40,7 +42,11 @@ def _ocr_engine(enabled: bool) -> Ocr | None:
 
 
 def extract_pages(
-    path: str, page_nos: Sequence[int], ocr: bool = True, with_image: bool = False
+    path: str,
+    page_nos: Sequence[int],
+    ocr: bool = True,
+    with_image: bool = False,
+    view_mode: Mode | None = None,
 ) -> list[ExtractedPage]:
     """Text (and optionally the raster) of some pages of one document.
 
@@ -49,6 +55,9 @@ def extract_pages(
         page_nos: 1-based page numbers, in the order wanted.
         ocr: allow the OCR fallback for pages without a usable text layer.
         with_image: also return each page's raster (for a vision encoder).
+        view_mode: with `with_image`, return the page already cut into this mode's views instead of the
+            raster: the resizing runs here in parallel, and a Base view crosses the process pipe in 3 MB
+            instead of the 11.6 MB of an A4 raster at 144 dpi.
     Returns:
         one ExtractedPage per requested page, same order.
     """
@@ -68,7 +77,11 @@ def extract_pages(
                     text=text.text,
                     lines=list(text.lines),
                     text_source=text.source,
-                    image=page.render() if with_image else None,
+                    image=_image(page.render(), view_mode) if with_image else None,
                 )
             )
     return out
+
+
+def _image(raster: object, view_mode: Mode | None) -> object:
+    return make_views(raster, view_mode) if view_mode is not None else raster  # type: ignore[arg-type]

@@ -14,8 +14,10 @@ import hashlib
 import itertools
 import multiprocessing
 import time
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -27,6 +29,7 @@ from indexer.documents import open_document
 from indexer.errors import SourceError
 from indexer.extract import ExtractedPage, extract_pages
 from indexer.sources import discover, file_sha256
+from indexer.writer import BackgroundWriter
 from retriever.errors import RetrieverError
 from retriever.records import DocRecord, PageRecord
 from retriever.store import IndexStore
@@ -40,7 +43,8 @@ class Embedder(Protocol):
 
 
 class PageEncoder(Protocol):
-    """A vision encoder as the job needs it: page images in, (rows, pooled) per page out, in its own mode."""
+    """A vision encoder as the job needs it: page images in, (rows, pooled) per page out, in its own mode.
+    One with a `view_mode` (encoder.modes.Mode) also takes pages already cut into that mode's views."""
 
     def encode(self, images: list[Any]) -> list[Any]: ...
 
@@ -82,6 +86,8 @@ class BuildReport:
     skipped: int = 0
     pages_written: int = 0
     seconds: float = 0.0
+    # Seconds the build spent in each stage (extract = waiting for extracted pages): where the time goes.
+    stage_seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
 
     @property
     def failed(self) -> list[FileOutcome]:
@@ -98,6 +104,7 @@ class BuildReport:
             "pages_written": self.pages_written,
             "seconds": round(self.seconds, 3),
             "pages_per_second": round(self.pages_written / self.seconds, 2) if self.seconds else 0.0,
+            "stage_seconds": {k: round(v, 3) for k, v in sorted(self.stage_seconds.items())},
         }
 
 
@@ -108,6 +115,7 @@ class _Planned:
     n_pages: int
     size: int
     todo: list[int] = field(default_factory=list)
+    fresh: bool = True  # no manifest row existed: no earlier token rows can linger, nothing to replace
 
 
 class IndexBuilder:
@@ -133,6 +141,15 @@ class IndexBuilder:
             get_mode(options.mode, options.max_tiles)  # ValueError early (a vision encoder has its own)
         self.store, self.embedder, self.options, self.vision = store, embedder, options, vision
         self.emit = on_event or (lambda event: None)
+        self._stages: defaultdict[str, float] = defaultdict(float)
+
+    @contextmanager
+    def _timed(self, stage: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._stages[stage] += time.perf_counter() - started
 
     def run(self, paths: Sequence[Path]) -> BuildReport:
         started = time.perf_counter()
@@ -155,6 +172,7 @@ class IndexBuilder:
             if pool is not None:
                 pool.shutdown(cancel_futures=True)
         report.seconds = time.perf_counter() - started
+        report.stage_seconds.update(self._stages)
         self.emit(report.summary())
         return report
 
@@ -198,7 +216,7 @@ class IndexBuilder:
                 self.store.delete_doc(doc_id)  # finish an interrupted delete before indexing afresh
             done = self.store.existing_pages(doc_id) if existing is not None else set()
             todo = [n for n in range(1, n_pages + 1) if n not in done]
-            plan.append(_Planned(cand.path, doc_id, n_pages, size, todo))
+            plan.append(_Planned(cand.path, doc_id, n_pages, size, todo, fresh=existing is None))
             planned_ids.add(doc_id)
         return plan
 
@@ -228,7 +246,10 @@ class IndexBuilder:
     def _task_results(
         self, plan: list[_Planned], tasks: list[tuple[int, list[int]]], pool: ProcessPoolExecutor | None
     ) -> Iterator[tuple[int, list[ExtractedPage] | Exception]]:
-        args = [(str(plan[i].path), chunk, self.options.ocr, self.vision is not None) for i, chunk in tasks]
+        # Workers cut the views when the encoder names its mode (parallel resizing, smaller pickles).
+        view_mode = getattr(self.vision, "view_mode", None)
+        with_image = self.vision is not None
+        args = [(str(plan[i].path), chunk, self.options.ocr, with_image, view_mode) for i, chunk in tasks]
         window = max(2, 2 * self.options.workers)
         futures: dict[int, Future[list[ExtractedPage]]] = {}
         for k, (i, _) in enumerate(tasks):
@@ -261,30 +282,57 @@ class IndexBuilder:
                 indexed_at=time.time(),
             )
         )
+        writer = BackgroundWriter()
         try:
-            for batch in _batches(pages, self.options.batch_pages):
-                self._write_batch(planned, source, batch)
-                report.pages_written += len(batch)
-                self.emit({"event": "pages", "path": source, "written": len(batch)})
+            for batch in _batches(self._waited(pages), self.options.batch_pages):
+                records, tokens = self._prepare_batch(planned, source, batch)
+
+                def write(records=records, tokens=tokens) -> None:
+                    with self._timed("write"):
+                        self.store.write_pages(records, tokens, replace=not planned.fresh)
+
+                def written(n: int = len(batch)) -> None:
+                    report.pages_written += n
+                    self.emit({"event": "pages", "path": source, "written": n})
+
+                writer.submit(write, written)
+            writer.drain()
         except RetrieverError:
             raise  # the store is gone: stop the job, the rerun resumes
         except Exception as exc:
+            writer.abandon()  # no write of this document may land after the delete
             self.store.delete_doc(planned.doc_id)
             message = exc.message if isinstance(exc, SourceError) else f"{type(exc).__name__}: {exc}"
             outcome = FileOutcome(source, "failed", planned.doc_id, error=message)
             self.emit(outcome.as_event())
             return outcome
+        finally:
+            writer.close()
         self.store.complete_doc(planned.doc_id)
         replaced = self._drop_older_versions(source, planned.doc_id)
         outcome = FileOutcome(source, "replaced" if replaced else "indexed", planned.doc_id, planned.n_pages)
         self.emit(outcome.as_event())
         return outcome
 
-    def _write_batch(self, planned: _Planned, source: str, batch: list[ExtractedPage]) -> None:
-        vectors = self.embedder.embed([p.text for p in batch])
+    def _waited(self, pages: Iterator[ExtractedPage]) -> Iterator[ExtractedPage]:
+        """`pages`, timing how long the build waits for them (stage "extract")."""
+        while True:
+            with self._timed("extract"):
+                page = next(pages, None)
+            if page is None:
+                return
+            yield page
+
+    def _prepare_batch(
+        self, planned: _Planned, source: str, batch: list[ExtractedPage]
+    ) -> tuple[list[PageRecord], dict[int, Any] | None]:
+        """The batch's page records and token rows: text embedded, pages encoded (nothing written)."""
+        with self._timed("embed"):
+            vectors = self.embedder.embed([p.text for p in batch])
         tokens, pooled = None, [None] * len(batch)
         if self.vision is not None:
-            encoded = self.vision.encode([p.image for p in batch])
+            with self._timed("encode"):
+                encoded = self.vision.encode([p.image for p in batch])
             tokens = {p.page_no: e.rows for p, e in zip(batch, encoded, strict=True)}
             pooled = [e.pooled.float().tolist() for e in encoded]
         records = [
@@ -305,7 +353,7 @@ class IndexBuilder:
             )
             for p, vec, pv in zip(batch, vectors, pooled, strict=True)
         ]
-        self.store.write_pages(records, tokens)
+        return records, tokens
 
     def _n_tokens(self, page: ExtractedPage, tokens: dict[int, Any] | None) -> int:
         if tokens is not None:

@@ -242,7 +242,13 @@ class IndexStore:
         """
         return page_rows.page_numbers(self._conn, self._names.pages, doc_id)
 
-    def write_pages(self, pages: Sequence[PageRecord], tokens: dict[int, torch.Tensor] | None = None) -> None:
+    def write_pages(
+        self,
+        pages: Sequence[PageRecord],
+        tokens: dict[int, torch.Tensor] | None = None,
+        *,
+        replace: bool = True,
+    ) -> None:
         """Write pages and, optionally, their vision tokens; rewriting a page replaces it.
 
         Tokens are written before page rows, so a page row (what `existing_pages` reports) implies its
@@ -253,6 +259,8 @@ class IndexStore:
             pages: pages to write (all vectors the index needs must be set).
             tokens: page_no → token tensor (bf16/fp16/fp32); the pages must then belong to one
                 document and every key must be one of their page numbers.
+            replace: look for token chunks of an earlier, longer version of these pages and drop them.
+                False only when the document has never been written (a first build): saves a delete.
 
         Raises:
             ValueError: missing/wrong-dim vectors, token keys without a page, tokens for several documents.
@@ -275,7 +283,7 @@ class IndexStore:
         if tokens_by_page:
             doc_id = pages[0].doc_id
             by_id = {make_page_id(doc_id, no): t for no, t in tokens_by_page.items()}
-            token_blobs.write_tokens(self._conn, self._names.tokens, doc_id, by_id)
+            token_blobs.write_tokens(self._conn, self._names.tokens, doc_id, by_id, replace=replace)
         page_rows.upsert_pages(self._conn, self._names.pages, rows)
 
     def get_pages(self, page_ids: Sequence[str], *, with_vectors: bool = False) -> list[PageRecord]:

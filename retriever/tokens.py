@@ -211,7 +211,12 @@ def tensors_from_rows(rows: Iterable[Mapping[str, Any]]) -> dict[str, torch.Tens
 
 
 def write_tokens(
-    conn: Connection, collection: str, doc_id: str, tensors: Mapping[str, torch.Tensor]
+    conn: Connection,
+    collection: str,
+    doc_id: str,
+    tensors: Mapping[str, torch.Tensor],
+    *,
+    replace: bool = True,
 ) -> dict[str, int]:
     """Store tensors, replacing any earlier version of the same pages.
 
@@ -220,20 +225,24 @@ def write_tokens(
         collection: the tokens collection.
         doc_id: the document all pages belong to.
         tensors: page_id → tensor.
+        replace: drop chunks an earlier, longer version left past the new end (False: none can exist).
 
     Returns:
         page_id → raw byte size stored.
     """
-    sizes: dict[str, int] = {}
-    for page_id, tensor in tensors.items():
-        blob = encode_tensor(page_id, tensor)
-        rows = blob_rows(blob, doc_id)
-        conn.upsert(collection, rows, row_bytes=CHUNK_CHARS)
-        # A longer earlier version leaves chunks past the new end; drop them so they cannot linger.
-        stale = Filter("page_id == {page_id} and chunk >= {n}", {"page_id": page_id, "n": len(rows)})
-        conn.delete(collection, stale)
-        sizes[page_id] = blob.raw_bytes
-    return sizes
+    blobs = {page_id: encode_tensor(page_id, tensor) for page_id, tensor in tensors.items()}
+    rows = [row for blob in blobs.values() for row in blob_rows(blob, doc_id)]
+    conn.upsert(collection, rows, row_bytes=CHUNK_CHARS)  # all pages' chunks in as few requests as fit
+    if not replace:
+        return {page_id: blob.raw_bytes for page_id, blob in blobs.items()}
+    # A longer earlier version leaves chunks past the new end; drop them (after the new ones are in) so they
+    # cannot linger: one delete per distinct chunk count, not one per page.
+    by_count: dict[int, list[str]] = defaultdict(list)
+    for page_id, blob in blobs.items():
+        by_count[len(blob.chunks)].append(page_id)
+    for n, page_ids in sorted(by_count.items()):
+        conn.delete(collection, Filter("page_id in {ids} and chunk >= {n}", {"ids": page_ids, "n": n}))
+    return {page_id: blob.raw_bytes for page_id, blob in blobs.items()}
 
 
 def read_tokens(conn: Connection, collection: str, page_ids: Sequence[str]) -> dict[str, torch.Tensor]:

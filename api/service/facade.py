@@ -47,12 +47,16 @@ class Service:
     @property
     def embedder(self) -> TextEmbedder:
         """The MiniLM runtime that built the open index (so query vectors match its pages), else the
-        settings' backend."""
+        settings' backend. The torch backend runs on the settings' device (a GPU build embeds there)."""
         backend = self.settings.text_backend
         if self._store is not None:
             backend = backend_for(self._store.config.text_model) or backend
         if self._embedder is None or self._embedder.backend != backend:
-            self._embedder = TextEmbedder(max_windows=self.settings.embed_windows, backend=backend)
+            from api.runtime import resolve_device
+
+            device = resolve_device(self.settings.device) if backend == "torch" else "cpu"
+            windows = self.settings.embed_windows
+            self._embedder = TextEmbedder(max_windows=windows, backend=backend, device=device)
         return self._embedder
 
     @property

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from indexer import job
 from indexer.extract import extract_pages
@@ -48,3 +49,25 @@ def test_a_broken_worker_pool_fails_documents_and_never_completes_them_empty(
         assert store.stats()["pages"] == 3 * len(complete)
         failed = [o for o in report.outcomes if o.status == "failed"]
         assert all(o.error for o in failed)
+
+
+def test_vision_pages_cut_in_workers_store_the_rows_of_the_rendered_page(tmp_path: Path) -> None:
+    """Extraction workers cut the views; the rows stored equal encoding the rendered page in one process."""
+    from encoder.tiny import tiny_deepseek_ocr
+    from encoder.vision import DeepseekOcrEncoder
+    from indexer.documents import open_document
+
+    pdf = make_pdf(tmp_path / "doc.pdf", ["Tide tables for the northern harbour."] * 3)
+    encoder = DeepseekOcrEncoder(tiny_deepseek_ocr(seed=0), mode="gundam", workers=1)
+    config = IndexConfig("all-MiniLM-L6-v2", 384, "gundam", encoder="deepseek-ocr", vision_dim=encoder.dim)
+    with IndexStore.open(str(tmp_path / "idx" / "milvus.db"), config) as store:
+        options = BuildOptions(mode="gundam", workers=2, batch_pages=2)
+        report = IndexBuilder(store, ConstantEmbedder(), options, vision=encoder).run([pdf])
+        assert [o.status for o in report.outcomes] == ["indexed"]
+        doc_id = report.outcomes[0].doc_id
+        stored = store.get_tokens([f"{doc_id}:{n}" for n in (1, 2, 3)])
+    with open_document(pdf) as doc:  # the same batches as the build (2 + 1 pages): bit-equal rows
+        images = [doc.page(n).render() for n in (1, 2, 3)]
+    direct = encoder.encode(images[:2]) + encoder.encode(images[2:])
+    for n, page in zip((1, 2, 3), direct, strict=True):
+        assert torch.equal(stored[f"{doc_id}:{n}"], page.rows)

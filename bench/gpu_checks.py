@@ -1,0 +1,63 @@
+"""Numerics of the fast paths at the real shapes, beside their timings (bench/gpu.py --check).
+
+- encoder: the stored rows with SAM's relative positions fused into FlexAttention vs transformers' SDPA with a
+  dense bias (Base and Gundam pages), as relative Frobenius error;
+- decoder: prompt logits of the static-cache prefill vs the dynamic cache, and greedy tokens of the static
+  CUDA-graph loop vs the dynamic loop over 64 steps on a fixed prompt (how many agree before they part).
+The CPU tests (tests/encoder/test_sam_attention.py, tests/decoder/test_static_decode.py) prove the same on
+tiny models in float32; here bf16 rounding differs between kernels, so these are measured, not asserted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from decoder.generate import Generator, Request
+
+
+def rel_error(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a.float() - b.float()).norm() / b.float().norm().clamp(min=1e-12))
+
+
+def encoder_checks(
+    model: Any, backend: str, device: torch.device, dtype: torch.dtype
+) -> list[tuple[str, str]]:
+    from encoder.sam_attention import use_flex_attention
+
+    gen = torch.Generator().manual_seed(7)
+    tile = 640 if backend == "v1" else 768
+    pixels = torch.randn(2, 3, 1024, 1024, generator=gen).to(device, dtype)
+    local = torch.randn(2, 3, tile, tile, generator=gen).to(device, dtype)
+    layout: Any = [[2, 1], [0, 0]] if backend == "v1" else [2, 0]  # page 1: two tiles; page 2: none
+    outs = {}
+    for variant in ("sdpa", "flex"):
+        use_flex_attention(model, enable=variant == "flex")
+        with torch.inference_mode():
+            rows = model.get_image_features(pixels, pixel_values_local=local, num_local_patches=layout)
+        outs[variant] = rows.pooler_output
+    use_flex_attention(model, enable=True)
+    errors = [rel_error(f, s) for f, s in zip(outs["flex"], outs["sdpa"], strict=True)]
+    what = "encoder rows flex vs sdpa (rel. error: tiled page / global view only)"
+    return [(what, " / ".join(f"{e:.2e}" for e in errors))]
+
+
+def decoder_checks(
+    model: Any, tokenizer: Any, stored: list[torch.Tensor], prompt: str, steps: int = 64
+) -> list[tuple[str, str]]:
+    dynamic = Generator(model, tokenizer, static=False)
+    static = Generator(model, tokenizer, static=True)
+    a = dynamic.generate_batch([Request(stored, prompt)], steps, stop_ids=())[0]
+    b = static.generate_batch([Request(stored, prompt)], steps, stop_ids=())[0]
+    agree = next((k for k, (x, y) in enumerate(zip(a.token_ids, b.token_ids, strict=True)) if x != y), steps)
+    lp = max(
+        abs(x - y) for x, y in zip(a.logprobs[:agree] or [0.0], b.logprobs[:agree] or [0.0], strict=True)
+    )
+    return [
+        (
+            f"greedy tokens static-graph vs dynamic ({steps} steps)",
+            f"{agree}/{steps} identical before they part",
+        ),
+        ("chosen-token log-prob, largest difference while identical", f"{lp:.2e}"),
+    ]

@@ -1,0 +1,122 @@
+"""SAM attention with its decomposed relative positions added inside one fused kernel (FlexAttention).
+
+transformers' SAM attention (eager or SDPA) materialises the relative-position bias as a (B, heads, N, N)
+tensor before the softmax: for a global-attention layer at Base (N = 64*64 = 4096 tokens, 12 heads) that is
+400 MB per page written and read again, four times per page, and SDPA with an arbitrary bias cannot use the
+flash kernels. `SamFlexAttention` keeps only the two factors — (B, heads, N, H) and (B, heads, N, W) — and
+adds `rel_h[q, k_row] + rel_w[q, k_col]` to each score inside FlexAttention's kernel (compiled by Triton on a
+GPU; its reference implementation on a CPU). Same function, same parameters: `use_flex_attention(model)`
+swaps the class of every SAM attention module in place, and tests hold the rows equal to the reference.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.attention.flex_attention import flex_attention
+from transformers.models.deepseek_ocr2.modeling_deepseek_ocr2 import DeepseekOcr2SamVisionAttention
+
+
+def _attend(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    rel_h: torch.Tensor | None,
+    rel_w: torch.Tensor | None,
+    width: int,
+    scale: float,
+) -> torch.Tensor:
+    """softmax(q k^T * scale + rel_h[q, k // width] + rel_w[q, k % width]) v, one fused kernel."""
+    if rel_h is None or rel_w is None:
+        return flex_attention(query, key, value, scale=scale)
+
+    def score_mod(score, b, h, q_idx, kv_idx):
+        return score + rel_h[b, h, q_idx, kv_idx // width] + rel_w[b, h, q_idx, kv_idx % width]
+
+    return flex_attention(query, key, value, score_mod=score_mod, scale=scale)
+
+
+@cache
+def _compiled_attend() -> Any:
+    # The score_mod closure is built inside the compiled region, so tensors stay inputs and only new shapes
+    # or grid widths recompile (a handful per mode); the limit is raised so none falls back to eager.
+    config = torch._dynamo.config
+    for name in ("recompile_limit", "cache_size_limit"):
+        if hasattr(config, name):
+            setattr(config, name, max(getattr(config, name), 64))
+    return torch.compile(_attend)
+
+
+@cache
+def _relative_index(q_size: int, k_size: int, device: torch.device) -> torch.Tensor:
+    """The (q_size, k_size) rows of the resized relative-position table each query/key pair reads, as in
+    `DeepseekOcr2SamVisionAttention.get_rel_pos`, kept on the device (no host->device copy per call)."""
+    q_coords = torch.arange(q_size)[:, None] * max(k_size / q_size, 1.0)
+    k_coords = torch.arange(k_size)[None, :] * max(q_size / k_size, 1.0)
+    relative = (q_coords - k_coords) + (k_size - 1) * max(q_size / k_size, 1.0)
+    return relative.long().to(device)
+
+
+class SamFlexAttention(DeepseekOcr2SamVisionAttention):
+    """Differs from DeepseekOcr2SamVisionAttention only in how the scores are formed: the decomposed
+    relative-position terms are added per score inside FlexAttention instead of as a dense bias."""
+
+    def rel_pos_table(self, q_size: int, k_size: int, rel_pos: torch.Tensor) -> torch.Tensor:
+        """`get_rel_pos` with the gather index cached on the device."""
+        max_rel_dist = int(2 * max(q_size, k_size) - 1)
+        resized = nn.functional.interpolate(
+            rel_pos.reshape(1, rel_pos.shape[0], -1).transpose(1, 2), size=max_rel_dist, mode="linear"
+        )
+        resized = resized.reshape(-1, max_rel_dist).permute(1, 0)  # (2*max-1, C)
+        return resized[_relative_index(q_size, k_size, resized.device)]  # (q_size, k_size, C)
+
+    def forward(  # type: ignore[override]  # no attention weights, like transformers' SDPA variant
+        self, hidden_states: torch.Tensor, output_attentions: Any = None
+    ) -> tuple[torch.Tensor, None]:
+        batch, height, width, _ = hidden_states.shape
+        heads, tokens = self.num_attention_heads, height * width
+        qkv = self.qkv(hidden_states).reshape(batch, tokens, 3, heads, -1).permute(2, 0, 3, 1, 4)
+        query, key, value = qkv.unbind(0)  # each (B, heads, N, C)
+        rel_h = rel_w = None
+        if self.use_rel_pos:
+            grid_query = query.reshape(batch, heads, height, width, -1)  # (B, heads, H, W, C)
+            table_h = self.rel_pos_table(height, height, self.rel_pos_h)  # (H, H, C)
+            table_w = self.rel_pos_table(width, width, self.rel_pos_w)  # (W, W, C)
+            rel_h = torch.einsum("bnhwc,hkc->bnhwk", grid_query, table_h).reshape(
+                batch, heads, tokens, height
+            )
+            rel_w = torch.einsum("bnhwc,wkc->bnhwk", grid_query, table_w).reshape(batch, heads, tokens, width)
+        # Compiled (Triton) on a GPU; on a CPU the eager reference math, for tests.
+        attend = _compiled_attend() if hidden_states.device.type == "cuda" else _attend
+        out = attend(query, key, value, rel_h, rel_w, width, self.scale)  # (B, heads, N, C)
+        out = (
+            out.reshape(batch, heads, height, width, -1)
+            .permute(0, 2, 3, 1, 4)
+            .reshape(batch, height, width, -1)
+        )
+        return self.proj(out), None
+
+
+def use_flex_attention(model: nn.Module, enable: bool = True) -> int:
+    """Swap every SAM attention module under `model` to SamFlexAttention (same parameters, in place), or back
+    to the class it had (enable=False; benchmarks compare both on one model).
+
+    Returns:
+        How many modules were swapped.
+    """
+    swapped = 0
+    for module in model.modules():
+        if not isinstance(module, DeepseekOcr2SamVisionAttention):
+            continue
+        if enable and not isinstance(module, SamFlexAttention):
+            module._reference_class = module.__class__  # type: ignore[assignment]
+            module.__class__ = SamFlexAttention
+            swapped += 1
+        elif not enable and isinstance(module, SamFlexAttention):
+            reference: Any = getattr(module, "_reference_class", DeepseekOcr2SamVisionAttention)
+            module.__class__ = reference
+            swapped += 1
+    return swapped

@@ -1,0 +1,54 @@
+"""Page writes on a background thread, so the encoder works on the next batch while Milvus takes this one.
+
+One thread, writes in submission order, at most `depth` batches queued: the job's crash-safety ordering
+(tokens, then page rows, batch by batch; the manifest marked complete after the last write) is unchanged, and
+memory stays bounded. A write's error surfaces at the next `submit` or at `drain`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+
+
+class BackgroundWriter:
+    """Args: depth: writes queued or running at once (1: one batch written while the next is prepared)."""
+
+    def __init__(self, depth: int = 1) -> None:
+        if depth < 1:
+            raise ValueError("depth must be >= 1")
+        self.depth = depth
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="vtrag-writer")
+        self._pending: deque[tuple[Future[None], Callable[[], None]]] = deque()
+
+    def submit(self, write: Callable[[], None], done: Callable[[], None]) -> None:
+        """Queue `write`; `done` runs on the caller's thread once it has succeeded (progress, counts)."""
+        while len(self._pending) >= self.depth:
+            self._finish_one()
+        self._pending.append((self._pool.submit(write), done))
+
+    def _finish_one(self) -> None:
+        future, done = self._pending.popleft()
+        future.result()
+        done()
+
+    def drain(self) -> None:
+        """Wait for every queued write; raises the first one's error (later ones still finish first)."""
+        try:
+            while self._pending:
+                self._finish_one()
+        finally:
+            self.abandon()
+
+    def abandon(self) -> None:
+        """Wait for queued writes to end, ignoring their errors (the caller is already failing)."""
+        while self._pending:
+            future, _ = self._pending.popleft()
+            with contextlib.suppress(Exception):  # the first error is already being raised
+                future.result()
+
+    def close(self) -> None:
+        self.abandon()
+        self._pool.shutdown()

@@ -1,0 +1,64 @@
+"""SAM attention with relative positions fused into FlexAttention gives the reference rows (float32, CPU)."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from transformers.models.deepseek_ocr2.modeling_deepseek_ocr2 import DeepseekOcr2SamVisionAttention
+
+from encoder import modes
+from encoder.deepseek_ocr import DeepseekOcrForConditionalGeneration
+from encoder.deepseek_ocr_config import DeepseekOcrConfig
+from encoder.sam_attention import SamFlexAttention, use_flex_attention
+from encoder.vision import DeepseekOcrEncoder, v1_inputs
+from tests.encoder.helpers import page
+
+
+def tiny(window: int) -> DeepseekOcrForConditionalGeneration:
+    config = DeepseekOcrConfig.tiny()
+    config.vision.sam.window_size = window  # 3 does not divide the grids: windows are padded, as at 1024 px
+    torch.manual_seed(0)
+    return DeepseekOcrForConditionalGeneration(config).eval()
+
+
+def rel_error(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).norm() / b.norm())
+
+
+@pytest.mark.parametrize("window", [4, 3])
+@pytest.mark.parametrize("mode", ["tiny", "base", "gundam"])
+def test_flex_rows_equal_the_reference(window, mode):
+    reference = tiny(window)
+    fused = copy.deepcopy(reference)
+    assert use_flex_attention(fused) == 2  # one windowed and one global layer
+    views = [modes.make_views(page(1400, 900, seed=s), mode) for s in range(2)]
+    inputs = v1_inputs(views)
+    with torch.inference_mode():
+        want = reference.model.get_image_features(**inputs).pooler_output
+        got = fused.model.get_image_features(**inputs).pooler_output
+    for a, b in zip(got, want, strict=True):
+        assert a.shape == b.shape and rel_error(a, b) < 1e-5
+
+
+def test_swap_and_swap_back():
+    model = tiny(4)
+    attention = [m for m in model.modules() if isinstance(m, DeepseekOcr2SamVisionAttention)]
+    before = [type(m) for m in attention]
+    use_flex_attention(model)
+    assert all(isinstance(m, SamFlexAttention) for m in attention)
+    assert use_flex_attention(model) == 0  # already swapped
+    assert use_flex_attention(model, enable=False) == 2
+    assert [type(m) for m in attention] == before
+
+
+def test_encoder_option_uses_flex_and_keeps_the_rows():
+    reference = tiny(3)
+    plain = DeepseekOcrEncoder(copy.deepcopy(reference), mode="base", workers=1)
+    fused = DeepseekOcrEncoder(copy.deepcopy(reference), mode="base", workers=1, flex_attention=True)
+    assert any(isinstance(m, SamFlexAttention) for m in fused.model.modules())
+    assert not any(isinstance(m, SamFlexAttention) for m in plain.model.modules())
+    image = page(1240, 1754)
+    a, b = fused.encode([image])[0], plain.encode([image])[0]
+    assert rel_error(a.rows, b.rows) < 1e-5 and torch.allclose(a.pooled, b.pooled, atol=1e-5)

@@ -1,0 +1,57 @@
+"""Overlapped writes: in order, one at a time, errors surfacing, nothing left running."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from indexer.writer import BackgroundWriter
+
+
+def test_writes_run_in_order_on_one_thread_and_report_done_on_the_caller():
+    log: list[str] = []
+    threads: set[str] = set()
+    writer = BackgroundWriter()
+
+    def write(k: int):
+        def run() -> None:
+            threads.add(threading.current_thread().name)
+            time.sleep(0.01 * (3 - k))  # later writes are quicker: order must still hold
+            log.append(f"write {k}")
+
+        return run
+
+    for k in range(3):
+        writer.submit(write(k), lambda k=k: log.append(f"done {k}"))
+    writer.drain()
+    writer.close()
+    assert [e for e in log if e.startswith("write")] == ["write 0", "write 1", "write 2"]
+    assert log.index("done 0") > log.index("write 0") and log[-1] == "done 2"
+    assert len(threads) == 1 and threading.current_thread().name not in threads
+
+
+def test_an_error_surfaces_and_no_later_write_is_left_running():
+    writer = BackgroundWriter()
+    finished = threading.Event()
+
+    def broken() -> None:
+        raise OSError("disk full")
+
+    def slow() -> None:
+        time.sleep(0.05)
+        finished.set()
+
+    writer.submit(broken, lambda: None)
+    with pytest.raises(OSError, match="disk full"):
+        writer.submit(slow, lambda: None)  # waits for the first write: its error comes out here
+    writer.submit(slow, lambda: None)
+    writer.abandon()
+    assert finished.is_set()  # abandon waited for it
+    writer.close()
+
+
+def test_depth_must_be_positive():
+    with pytest.raises(ValueError):
+        BackgroundWriter(depth=0)
