@@ -191,7 +191,7 @@ def full_ocr_rate(weights: Path, device: str, pages: int = 64, new_tokens: int =
     import torch
     from PIL import Image
 
-    from api.runtime import VisionRuntime
+    from api.service.runtime import VisionRuntime
     from decoder import prompts
     from decoder.generate import Request
     from encoder.modes import make_views

@@ -42,9 +42,15 @@ class OcrLine(NamedTuple):
 
 
 def bundled_model_dir() -> Path:
-    """Where the rapidocr wheel keeps its ONNX models."""
-    import rapidocr
+    """Where the rapidocr wheel keeps its ONNX models.
 
+    Raises:
+        OcrError: rapidocr is not installed (callers fall back as for any OCR failure, never a crash).
+    """
+    try:
+        import rapidocr
+    except ImportError as exc:
+        raise OcrError(f"RapidOCR is not installed ({exc}); reinstall vtrag's dependencies") from exc
     return Path(rapidocr.__file__).resolve().parent / "models"
 
 

@@ -52,7 +52,7 @@ class Service:
         if self._store is not None:
             backend = backend_for(self._store.config.text_model) or backend
         if self._embedder is None or self._embedder.backend != backend:
-            from api.runtime import resolve_device
+            from api.service.runtime import resolve_device
 
             device = resolve_device(self.settings.device) if backend == "torch" else "cpu"
             windows = self.settings.embed_windows

@@ -118,3 +118,12 @@ def test_reading_order_keeps_distant_pieces_apart() -> None:
 
 def test_reading_order_of_nothing() -> None:
     assert reading_order([]) == []
+
+
+def test_a_missing_rapidocr_is_an_ocr_error_not_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The answer fallback and page text handle OcrError; an ImportError would reach the user as a 500."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "rapidocr", None)  # import rapidocr -> ImportError
+    with pytest.raises(OcrError, match="RapidOCR is not installed"):
+        Ocr().read(Image.new("RGB", (64, 32), "white"))
