@@ -9,6 +9,7 @@ real tokenizer would (the released DeepSeek tokenizer cannot be fetched here).
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,8 +71,12 @@ def make_corpus(
     return texts
 
 
-def make_tokenizer(texts: list[str], folder: Path, vocab_size: int = 16_000) -> object:
-    """Train a byte-level BPE on `texts` with DeepSeek-OCR's special tokens; saved into `folder`."""
+def make_tokenizer(texts: list[str], folder: Path, vocab_size: int = 16_000, pad_to: int = 0) -> object:
+    """Train a byte-level BPE on `texts` with DeepSeek-OCR's special tokens; saved into `folder`.
+
+    `pad_to`: fill the vocabulary up to this many ids with placeholder entries, so every id a random model
+    emits decodes to some text (the released vocabulary has 129,280 entries; an unknown id decodes to "",
+    and an empty answer is judged a failure)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -87,6 +92,11 @@ def make_tokenizer(texts: list[str], folder: Path, vocab_size: int = 16_000) -> 
         vocab_size=vocab_size, special_tokens=specials, initial_alphabet=alphabet, show_progress=False
     )
     core.train_from_iterator(texts, trainer)
+    if pad_to > core.get_vocab_size():
+        spec = json.loads(core.to_str())
+        vocab = spec["model"]["vocab"]
+        vocab.update({f"<x{i}>": i for i in range(core.get_vocab_size(), pad_to)})
+        core = Tokenizer.from_str(json.dumps(spec))
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=core,
         bos_token=BOS_TOKEN,
@@ -109,8 +119,9 @@ def make_weights(folder: Path, texts: list[str], tiny: bool = False) -> Path:
     from encoder.deepseek_ocr_config import DeepseekOcrConfig
 
     folder.mkdir(parents=True, exist_ok=True)
-    tokenizer: Any = make_tokenizer(texts, folder, vocab_size=400 if tiny else 16_000)
     config = DeepseekOcrConfig.tiny() if tiny else DeepseekOcrConfig()
+    pad_to = 0 if tiny else config.text.vocab_size
+    tokenizer: Any = make_tokenizer(texts, folder, vocab_size=400 if tiny else 16_000, pad_to=pad_to)
     if tiny:
         config.text.vocab_size = len(tokenizer)
     config.image_token_id = int(tokenizer.convert_tokens_to_ids("<image>"))
