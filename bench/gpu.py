@@ -109,14 +109,33 @@ def encode_cases(backend: str, tiny: bool) -> list[tuple[str, int, tuple | None,
     return [(n, s, t, 2 if tiny else b) for n, s, t, b in cases]
 
 
+def bench_encoder_path(model, clock: Clock, tiny: bool) -> Result:
+    """Base through `DeepseekOcrEncoder.encode` from pages already cut into views (as the indexer's workers
+    hand them over): host stacking, pinned transfer, forward, rows and pooled vectors back on the host."""
+    from PIL import Image
+
+    from encoder.modes import make_views
+    from encoder.vision import DeepseekOcrEncoder
+
+    pages = 4 if tiny else 128
+    encoder = DeepseekOcrEncoder(model, mode="base", batch_size=2 if tiny else 32, workers=1)
+    views = [make_views(Image.effect_noise((1240, 1754), 64).convert("RGB"), "base") for _ in range(pages)]
+    seconds = clock.median(lambda: encoder.encode(views))
+    note = f"{pages} pages in batches of {encoder.batch_size}, rows + pooled back on the host"
+    return Result("v1", "encode base [DeepseekOcrEncoder, pre-cut views]", pages / seconds, "pages/s", note)
+
+
 def bench_encode(
     model, backend: str, clock: Clock, tiny: bool, dtype: torch.dtype, variants: list[str], only: set[str]
 ) -> list[Result]:
     """pages/s per mode for each attention variant: sdpa (transformers, dense bias) or flex (fused)."""
-    from encoder.sam_attention import use_flex_attention
+    from encoder.sam_attention import use_device_rel_index, use_flex_attention
 
     device = clock.device
     results = []
+    use_device_rel_index(model)  # as DeepseekOcrEncoder runs it
+    if backend == "v1" and (not only or "product" in only):
+        results.append(bench_encoder_path(model, clock, tiny))
     for variant in variants:
         use_flex_attention(model, enable=variant == "flex")
         for name, size, tiles, batch in encode_cases(backend, tiny):

@@ -1,12 +1,14 @@
-"""SAM attention with its decomposed relative positions added inside one fused kernel (FlexAttention).
+"""Faster forms of SAM's attention (decomposed relative positions), same parameters, swapped in place.
 
-transformers' SAM attention (eager or SDPA) materialises the relative-position bias as a (B, heads, N, N)
-tensor before the softmax: for a global-attention layer at Base (N = 64*64 = 4096 tokens, 12 heads) that is
-400 MB per page written and read again, four times per page, and SDPA with an arbitrary bias cannot use the
-flash kernels. `SamFlexAttention` keeps only the two factors — (B, heads, N, H) and (B, heads, N, W) — and
-adds `rel_h[q, k_row] + rel_w[q, k_col]` to each score inside FlexAttention's kernel (compiled by Triton on a
-GPU; its reference implementation on a CPU). Same function, same parameters: `use_flex_attention(model)`
-swaps the class of every SAM attention module in place, and tests hold the rows equal to the reference.
+- `SamSdpaAttention` (used by `DeepseekOcrEncoder`): transformers' SDPA attention, bit for bit, but the index
+  that gathers the relative-position table is built once and kept on the device; transformers builds it on
+  the host in every call, and copying it to a GPU from pageable memory synchronises the stream — 24 times a
+  page, so the host could never queue work ahead of the GPU.
+- `SamFlexAttention` (an option): transformers materialises the relative-position bias as a (B, heads, N, N)
+  tensor (400 MB per page for a global layer at Base); this keeps only its two factors — (B, heads, N, H) and
+  (B, heads, N, W) — and adds `rel_h[q, k_row] + rel_w[q, k_col]` per score inside FlexAttention (Triton on a
+  GPU, the reference math on a CPU). Measured 5x slower than SDPA on an H200 (docs/BENCHMARKS.md): off.
+Tests hold both to the reference rows.
 """
 
 from __future__ import annotations
@@ -17,7 +19,10 @@ from typing import Any
 import torch
 from torch import nn
 from torch.nn.attention.flex_attention import flex_attention
-from transformers.models.deepseek_ocr2.modeling_deepseek_ocr2 import DeepseekOcr2SamVisionAttention
+from transformers.models.deepseek_ocr2.modeling_deepseek_ocr2 import (
+    DeepseekOcr2SamVisionAttention,
+    DeepseekOcr2SamVisionSdpaAttention,
+)
 
 
 def _attend(
@@ -60,18 +65,30 @@ def _relative_index(q_size: int, k_size: int, device: torch.device) -> torch.Ten
     return relative.long().to(device)
 
 
+def rel_pos_table(q_size: int, k_size: int, rel_pos: torch.Tensor) -> torch.Tensor:
+    """`DeepseekOcr2SamVisionAttention.get_rel_pos` with the gather index cached on the device.
+
+    Returns:
+        (q_size, k_size, C): the resized relative-position embedding each query/key pair reads.
+    """
+    max_rel_dist = int(2 * max(q_size, k_size) - 1)
+    resized = nn.functional.interpolate(
+        rel_pos.reshape(1, rel_pos.shape[0], -1).transpose(1, 2), size=max_rel_dist, mode="linear"
+    )
+    resized = resized.reshape(-1, max_rel_dist).permute(1, 0)  # (2*max-1, C)
+    return resized[_relative_index(q_size, k_size, resized.device)]
+
+
+class SamSdpaAttention(DeepseekOcr2SamVisionSdpaAttention):
+    """Differs from DeepseekOcr2SamVisionSdpaAttention only in where the gather index lives (see above)."""
+
+    def get_rel_pos(self, q_size: int, k_size: int, rel_pos: torch.Tensor) -> torch.Tensor:
+        return rel_pos_table(q_size, k_size, rel_pos)
+
+
 class SamFlexAttention(DeepseekOcr2SamVisionAttention):
     """Differs from DeepseekOcr2SamVisionAttention only in how the scores are formed: the decomposed
     relative-position terms are added per score inside FlexAttention instead of as a dense bias."""
-
-    def rel_pos_table(self, q_size: int, k_size: int, rel_pos: torch.Tensor) -> torch.Tensor:
-        """`get_rel_pos` with the gather index cached on the device."""
-        max_rel_dist = int(2 * max(q_size, k_size) - 1)
-        resized = nn.functional.interpolate(
-            rel_pos.reshape(1, rel_pos.shape[0], -1).transpose(1, 2), size=max_rel_dist, mode="linear"
-        )
-        resized = resized.reshape(-1, max_rel_dist).permute(1, 0)  # (2*max-1, C)
-        return resized[_relative_index(q_size, k_size, resized.device)]  # (q_size, k_size, C)
 
     def forward(  # type: ignore[override]  # no attention weights, like transformers' SDPA variant
         self, hidden_states: torch.Tensor, output_attentions: Any = None
@@ -83,8 +100,8 @@ class SamFlexAttention(DeepseekOcr2SamVisionAttention):
         rel_h = rel_w = None
         if self.use_rel_pos:
             grid_query = query.reshape(batch, heads, height, width, -1)  # (B, heads, H, W, C)
-            table_h = self.rel_pos_table(height, height, self.rel_pos_h)  # (H, H, C)
-            table_w = self.rel_pos_table(width, width, self.rel_pos_w)  # (W, W, C)
+            table_h = rel_pos_table(height, height, self.rel_pos_h)  # (H, H, C)
+            table_w = rel_pos_table(width, width, self.rel_pos_w)  # (W, W, C)
             rel_h = torch.einsum("bnhwc,hkc->bnhwk", grid_query, table_h).reshape(
                 batch, heads, tokens, height
             )
@@ -118,5 +135,19 @@ def use_flex_attention(model: nn.Module, enable: bool = True) -> int:
         elif not enable and isinstance(module, SamFlexAttention):
             reference: Any = getattr(module, "_reference_class", DeepseekOcr2SamVisionAttention)
             module.__class__ = reference
+            swapped += 1
+    return swapped
+
+
+def use_device_rel_index(model: nn.Module) -> int:
+    """Swap every transformers SDPA SAM attention under `model` to SamSdpaAttention (bit-identical rows).
+
+    Returns:
+        How many modules were swapped.
+    """
+    swapped = 0
+    for module in model.modules():
+        if type(module) is DeepseekOcr2SamVisionSdpaAttention:
+            module.__class__ = SamSdpaAttention
             swapped += 1
     return swapped

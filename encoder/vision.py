@@ -34,7 +34,7 @@ from transformers.models.deepseek_ocr2 import (
 from encoder.deepseek_ocr import DeepseekOcrForConditionalGeneration
 from encoder.layout import ocr2_row_count
 from encoder.modes import Mode, ModeViews, get_mode, make_views
-from encoder.sam_attention import use_flex_attention
+from encoder.sam_attention import use_device_rel_index, use_flex_attention
 
 T = TypeVar("T")
 IMAGE_MEAN = 0.5  # official normalisation: (x/255 - 0.5) / 0.5
@@ -60,9 +60,18 @@ class VisionEncoder(Protocol):
     def encode(self, images: Sequence[Image.Image], mode: Mode | str | None = None) -> list[EncodedPage]: ...
 
 
-def to_uint8(image: Image.Image) -> torch.Tensor:
-    """RGB PIL image -> (3, H, W) uint8 (normalised later, on the model's device: 4x fewer bytes to move)."""
-    return torch.from_numpy(np.array(image.convert("RGB"), dtype=np.uint8)).permute(2, 0, 1)
+def stack_uint8(images: Sequence[Image.Image], device: torch.device | str) -> torch.Tensor:
+    """Same-size images -> (N, 3, H, W) uint8 on `device` (normalised there: 4x fewer bytes to move than
+    floats). Each image is copied once on the host, into one
+    buffer (pinned for a GPU, so the transfer does not hold the host); the channel swap runs on the device."""
+    width, height = images[0].size
+    on_gpu = torch.device(device).type == "cuda"
+    host = torch.empty((len(images), height, width, 3), dtype=torch.uint8, pin_memory=on_gpu)
+    for k, image in enumerate(images):
+        rgb = image if image.mode == "RGB" else image.convert("RGB")
+        host[k].copy_(torch.from_numpy(np.asarray(rgb)))
+    pixels = host.to(device, non_blocking=True) if on_gpu else host
+    return pixels.permute(0, 3, 1, 2).contiguous()  # (N, 3, H, W)
 
 
 def normalise(pixels: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -84,21 +93,15 @@ def v1_inputs(
         raise ValueError("no pages to encode")
     if len({v.mode.size for v in views}) != 1:
         raise ValueError("a batch must hold pages of one mode")
-    pixel_values = _to_device(torch.stack([to_uint8(v.global_view) for v in views]), device)  # (B, 3, S, S)
-    tiles = [to_uint8(t) for v in views for t in v.tiles]
+    pixel_values = stack_uint8([v.global_view for v in views], device)  # (B, 3, S, S)
+    tiles = [t for v in views for t in v.tiles]
     layouts = [v.grid if v.tiles else (0, 0) for v in views]
     return {
         "pixel_values": normalise(pixel_values, dtype),
-        "pixel_values_local": normalise(_to_device(torch.stack(tiles), device), dtype) if tiles else None,
-        "num_local_patches": torch.tensor(layouts, dtype=torch.long, device=device),
+        "pixel_values_local": normalise(stack_uint8(tiles, device), dtype) if tiles else None,
+        # Kept on the host: the model reads the layouts as numbers, and a device tensor would cost a sync.
+        "num_local_patches": torch.tensor(layouts, dtype=torch.long),
     }
-
-
-def _to_device(pixels: torch.Tensor, device: torch.device | str) -> torch.Tensor:
-    """uint8 pixels to the model's device; to a GPU from pinned memory, so the copy leaves the host free."""
-    if torch.device(device).type == "cuda":
-        return pixels.pin_memory().to(device, non_blocking=True)
-    return pixels.to(device)
 
 
 def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -133,6 +136,7 @@ class DeepseekOcrEncoder:
         batch_size = (32 if on_gpu else 8) if batch_size is None else batch_size
         if batch_size < 1 or workers < 1:
             raise ValueError("batch_size and workers must be >= 1")
+        use_device_rel_index(model)  # bit-identical; no host->device copy (and sync) per attention call
         if flex_attention:
             use_flex_attention(model)
         self.model = model
@@ -168,17 +172,28 @@ class DeepseekOcrEncoder:
 
     @torch.inference_mode()
     def encode_views(self, views: Iterable[ModeViews]) -> list[EncodedPage]:
-        """Encode pages already cut into views (`encoder.modes.make_views`), batch_size pages per forward."""
+        """Encode pages already cut into views (`encoder.modes.make_views`), batch_size pages per forward.
+
+        One batch in flight: batch k+1's pixels are prepared and its forward queued before batch k's rows
+        are copied back, so on a GPU the host work overlaps the encoding."""
         weight = _param(self.model)
         pages: list[EncodedPage] = []
+        queued = None
         for batch in _batches(views, self.batch_size):
             out = self.model.get_image_features(**v1_inputs(batch, weight.device, weight.dtype))
-            pooled = F.normalize(out.last_hidden_state.float().mean(dim=1), dim=-1).cpu()  # global grid only
-            rows = torch.cat(out.pooler_output).cpu().split([r.shape[0] for r in out.pooler_output])
-            pages += [
-                EncodedPage(rows=r.clone(), pooled=p) for r, p in zip(rows, pooled, strict=True)
-            ]  # own storage
+            if queued is not None:
+                pages += _collect(queued)
+            queued = out
+        if queued is not None:
+            pages += _collect(queued)
         return pages
+
+
+def _collect(out: Any) -> list[EncodedPage]:
+    """EncodedPages from one v1 forward's output (waits for it on a GPU)."""
+    pooled = F.normalize(out.last_hidden_state.float().mean(dim=1), dim=-1).cpu()  # global grid only
+    rows = torch.cat(out.pooler_output).cpu().split([r.shape[0] for r in out.pooler_output])
+    return [EncodedPage(rows=r.clone(), pooled=p) for r, p in zip(rows, pooled, strict=True)]  # own storage
 
 
 class DeepseekOcr2Encoder:

@@ -62,3 +62,21 @@ def test_encoder_option_uses_flex_and_keeps_the_rows():
     image = page(1240, 1754)
     a, b = fused.encode([image])[0], plain.encode([image])[0]
     assert rel_error(a.rows, b.rows) < 1e-5 and torch.allclose(a.pooled, b.pooled, atol=1e-5)
+
+
+def test_device_index_swap_is_bit_identical():
+    from encoder.sam_attention import SamSdpaAttention, use_device_rel_index
+
+    reference = tiny(3)
+    swapped = copy.deepcopy(reference)
+    assert use_device_rel_index(swapped) == 2 and use_device_rel_index(swapped) == 0
+    assert all(
+        type(m) is SamSdpaAttention
+        for m in swapped.modules()
+        if isinstance(m, DeepseekOcr2SamVisionAttention)
+    )
+    inputs = v1_inputs([modes.make_views(page(1400, 900), "gundam")])
+    with torch.inference_mode():
+        want = reference.model.get_image_features(**inputs).pooler_output[0]
+        got = swapped.model.get_image_features(**inputs).pooler_output[0]
+    assert torch.equal(got, want)
