@@ -121,6 +121,11 @@ class BBox(BaseModel):
     points: tuple[float, float, float, float] = Field(description="x0, y0, x1, y1 in PDF points (1/72 in).")
     pixels: tuple[float, float, float, float] = Field(description="The same box in the page raster's pixels.")
     dpi: float = Field(description="Pixels per inch of that raster.")
+    page_size: tuple[float, float] | None = Field(
+        None,
+        description="The page's (width, height) in PDF points, as displayed: the frame `points` is in, so "
+        "a box scales onto any rendering of the page by its size over this.",
+    )
 
 
 class Citation(BaseModel):

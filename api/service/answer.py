@@ -270,7 +270,7 @@ class AnswerPipeline:
         for c in found.citations:
             bbox = None
             if c.bbox_points is not None and c.bbox_pixels is not None:
-                bbox = BBox(points=c.bbox_points, pixels=c.bbox_pixels, dpi=c.dpi)
+                bbox = BBox(points=c.bbox_points, pixels=c.bbox_pixels, dpi=c.dpi, page_size=c.page_size)
             out.append(
                 Citation(
                     doc_id=c.doc_id,

@@ -50,7 +50,8 @@ class Citation:
     """Where an answer was read: 1-based page and the union box of the page lines the answer touches.
 
     Boxes are in PDF points and in raster pixels (px = pt * dpi / 72); both are None when the page has no line
-    geometry.
+    geometry. `page_size` is the page's (width, height) in points, the frame of the point box (None when
+    the page record has no geometry).
     """
 
     doc_id: str
@@ -59,6 +60,7 @@ class Citation:
     bbox_points: Box | None
     bbox_pixels: Box | None
     dpi: float = 72.0
+    page_size: tuple[float, float] | None = None
 
 
 @dataclass
@@ -231,4 +233,6 @@ def page_citation(page: Any, start: int, end: int) -> Citation:
     dpi = float(page.dpi or 72.0)
     pts = line_box(page.lines or [], start, end)
     px = None if pts is None else tuple(v * dpi / 72.0 for v in pts)
-    return Citation(page.doc_id, page.source, int(page.page_no), pts, px, dpi)  # type: ignore[arg-type]
+    width, height = getattr(page, "width", None), getattr(page, "height", None)
+    size = (float(width), float(height)) if width and height else None
+    return Citation(page.doc_id, page.source, int(page.page_no), pts, px, dpi, size)  # type: ignore[arg-type]

@@ -20,6 +20,7 @@ from api.rest.errors import ApiError
 from api.rest.jobs import QueueFullError
 from api.rest.state import ServerState
 from api.rest.uploads import StoredUpload, UploadError
+from api.service.listing import document_response
 from retriever.records import DocRecord
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
@@ -119,15 +120,9 @@ def delete_document(doc_id: DocIdPath, state: State, _: WriteAccess) -> DeleteRe
 
 
 def _document(state: ServerState, doc: DocRecord) -> DocumentResponse:
-    doc_id = state.uploads.owns(doc.source)
-    return DocumentResponse(
-        doc_id=doc.doc_id,
-        source=state.uploads.display(doc.source),
-        filename=state.uploads.filename(doc_id) if doc_id else None,
-        pages=doc.pages,
-        status=doc.status,
-        bytes=doc.bytes,
-        mode=doc.mode,
-        error=doc.error,
-        indexed_at=doc.indexed_at,
+    uploaded = state.uploads.owns(doc.source)
+    return document_response(
+        doc,
+        display=state.uploads.display,
+        filename=lambda doc_id: state.uploads.filename(doc_id) if uploaded else None,
     )

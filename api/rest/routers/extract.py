@@ -7,8 +7,8 @@ from fastapi import APIRouter
 from api.client.schemas import ErrorResponse, ExtractRequest, ExtractResponse
 from api.rest.deps import ReadAccess, State
 from api.rest.errors import ApiError
-from api.rest.extraction import ExtractUnavailableError, extract_page
 from api.rest.routers.limits import check_text
+from api.service.extraction import ExtractUnavailableError, extract_page
 
 router = APIRouter(prefix="/v1", tags=["extract"])
 

@@ -1,4 +1,4 @@
-"""The work of POST /v1/extract: one page as markdown, free OCR, a figure parse, or the boxes of a phrase.
+"""One page read out (POST /v1/extract, the MCP tool extract_page): markdown, free OCR, a figure, or a phrase.
 
 With a decoder configured this is the Service's extraction from the page's stored tokens (no re-rendering).
 In the lite profile the index already holds each page's text with line boxes (text layer or OCR at build
