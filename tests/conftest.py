@@ -39,6 +39,11 @@ def make_scanned_pdf(path: Path, text: str) -> Path:
     return path
 
 
+def cli_command(*args: str) -> list[str]:
+    """The argv of `vtrag ARGS...` run by this interpreter (the checkout's code, no installed script)."""
+    return [sys.executable, "-m", "api.cli", *args]
+
+
 def run_cli(
     *args: str, check: bool = False, timeout: float = 600, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
@@ -51,7 +56,7 @@ def run_cli(
         **(env or {}),
     }
     proc = subprocess.run(
-        [sys.executable, "-m", "api.cli", *args],
+        cli_command(*args),
         capture_output=True,
         text=True,
         env=env,

@@ -20,6 +20,7 @@ from api.rest.state import ServerState
 from api.service.facade import Service
 from api.service.metrics import Metrics
 from api.settings import Settings, get_settings
+from api.web import routes as web
 
 log = logging.getLogger("vtrag.api")
 MULTIPART_OVERHEAD = 1 << 20  # part headers and boundaries on top of the files themselves
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
     install_error_handlers(app)
     for router in (search, answer, extract, documents, jobs, pages, health):
         app.include_router(router.router)
+    web.install(app)  # the web page at / (api/web/)
 
     upload_limit = settings.max_upload_bytes * settings.max_files_per_request + MULTIPART_OVERHEAD
 
