@@ -127,8 +127,12 @@ def test_inside_api_imports_point_one_way() -> None:
     assert sdk == []  # the SDK imports nothing else of vtrag (test_sdk_import.py checks it at run time)
     for package in ("indexer", "retriever", "encoder", "decoder", "evaluation"):
         assert _edges(graph, "api.client", package) == []
-    for upper in ("api.rest", "api.cli"):
+    for upper in ("api.rest", "api.cli", "api.mcp", "api.web"):
         assert _edges(graph, "api.service", upper) == []
+    for upper in ("api.rest", "api.cli"):  # REST mounts the MCP server and the web page, not the reverse
+        assert _edges(graph, "api.mcp", upper) == []
+    for other in ("api.rest", "api.cli", "api.service", "api.mcp"):
+        assert _edges(graph, "api.web", other) == []
     assert _edges(graph, "api.rest", "api.cli") == []
     assert _edges(graph, "api.rest", "evaluation") == []
     assert _edges(graph, "api.service", "evaluation") == []

@@ -9,6 +9,7 @@ import typer
 
 from api.cli.eval import eval_app
 from api.cli.index import index_app
+from api.cli.mcp import mcp
 from api.cli.model import model_app
 from api.cli.pages import extract, similar
 from api.cli.query import ask, search
@@ -23,6 +24,7 @@ app.add_typer(eval_app, name="eval")
 app.command("search")(search)
 app.command("ask")(ask)
 app.command("serve")(serve)
+app.command("mcp")(mcp)
 app.add_typer(model_app, name="model")
 app.add_typer(reader_app, name="reader")
 app.command("extract")(extract)
