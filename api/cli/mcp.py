@@ -66,5 +66,7 @@ def _local(**overrides: Any) -> LocalBackend:
 
     service = make_service(**overrides)
     s = service.settings
-    uploads = UploadStore(Path(s.uploads_dir).absolute(), max_bytes=s.max_upload_bytes, max_pages=1)
+    uploads = UploadStore(
+        Path(s.uploads_dir).absolute(), max_bytes=s.max_upload_bytes, max_pages=s.max_pages_per_document
+    )
     return LocalBackend(service, display=uploads.display, filename=uploads.filename)
