@@ -20,13 +20,11 @@ always give the same vectors.
 from __future__ import annotations
 
 import json
-import logging
 import math
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
-import torch
 
 from encoder import text_onnx
 from encoder.quiet import quiet_loading
@@ -94,12 +92,10 @@ class TextEmbedder:
         if max_windows is not None and max_windows < 1:
             raise ValueError(f"max_windows must be >= 1, got {max_windows}")
         self.name = text_model_name(backend)
-        if backend == "onnx-int8" and torch.device(device).type != "cpu":
+        if backend == "onnx-int8" and str(device).split(":")[0] != "cpu":
             raise ValueError("the onnx-int8 text backend runs on the CPU; use backend 'torch' for a GPU")
         self.max_windows = max_windows
         self.backend = backend
-        from transformers import AutoConfig, AutoModel, AutoTokenizer
-
         model_dir = Path(model_dir) if model_dir is not None else bundled_model_dir()
         missing = [f for f in _REQUIRED_FILES if not (model_dir / f).is_file()]
         if missing:
@@ -109,23 +105,25 @@ class TextEmbedder:
                 "or pass the folder of a local copy"
             )
         self.model_dir = model_dir
-        self.device = torch.device(device)
+        self.device = device
         self.max_tokens = _max_tokens(model_dir)
-        self._tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
-        hidden = int(AutoConfig.from_pretrained(str(model_dir), local_files_only=True).hidden_size)
+        # The `tokenizers` core of the model's fast tokenizer (what AutoTokenizer wraps): same ids, and the
+        # onnx-int8 path then runs without importing torch or transformers (~4 s of a cold CLI search).
+        self._tokenizer, (self._cls, self._sep, self._pad) = _load_tokenizer(model_dir)
+        hidden = int(json.loads((model_dir / "config.json").read_text())["hidden_size"])
         if hidden != self.dim:
             raise ValueError(f"{model_dir} holds a {hidden}-d model, not {MODEL_NAME} ({self.dim}-d)")
-        self._model, self._session = None, None
+        self._model: Any = None
+        self._session: Any = None
         if backend == "onnx-int8":
-            with quiet_loading():
-                self._session = text_onnx.int8_session(model_dir, cache_dir)
+            self._session = text_onnx.int8_session(model_dir, cache_dir)
         else:
+            import torch
+            from transformers import AutoModel
+
             with quiet_loading():
-                self._model = AutoModel.from_pretrained(str(model_dir), local_files_only=True)
-            self._model = text_onnx.pooled_module(self._model.to(self.device))
-        self._cls = int(self._tokenizer.cls_token_id)
-        self._sep = int(self._tokenizer.sep_token_id)
-        self._pad = int(self._tokenizer.pad_token_id)
+                model = AutoModel.from_pretrained(str(model_dir), local_files_only=True)
+            self._model = text_onnx.pooled_module(model.to(torch.device(device)))
 
     def embed(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         """Embed texts.
@@ -142,8 +140,9 @@ class TextEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         # (text index, token ids with [CLS]/[SEP]) for every window of every text
         windows: list[tuple[int, list[int]]] = []
-        logging.getLogger("transformers.tokenization_utils_base").setLevel(logging.ERROR)  # "longer than 512"
-        encoded = self._tokenizer([t or "" for t in texts], add_special_tokens=False)["input_ids"]
+        encoded = [
+            e.ids for e in self._tokenizer.encode_batch([t or "" for t in texts], add_special_tokens=False)
+        ]
         for i, ids in enumerate(encoded):
             for chunk in self._split(ids):
                 windows.append((i, [self._cls, *chunk, self._sep]))
@@ -182,11 +181,36 @@ class TextEmbedder:
             return text_onnx.run_session(self._session, batch, self._pad)
         return self._forward_torch(batch)
 
-    @torch.inference_mode()
     def _forward_torch(self, batch: list[list[int]]) -> np.ndarray:
+        import torch
+
         assert self._model is not None
         input_ids, mask = (torch.from_numpy(a).to(self.device) for a in text_onnx.pad_batch(batch, self._pad))
-        return self._model(input_ids, mask).float().cpu().numpy()  # (B, dim), pooled and normalised
+        with torch.inference_mode():
+            return self._model(input_ids, mask).float().cpu().numpy()  # (B, dim), pooled and normalised
+
+
+def _load_tokenizer(model_dir: Path) -> tuple[Any, tuple[int, int, int]]:
+    """The model's `tokenizer.json` with padding and truncation off (windows are cut by `_split`), and the
+    ids of its [CLS], [SEP] and [PAD] tokens (named in special_tokens_map.json, BERT's names otherwise)."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    names = {"cls_token": "[CLS]", "sep_token": "[SEP]", "pad_token": "[PAD]"}
+    special = model_dir / "special_tokens_map.json"
+    if special.is_file():
+        for key, value in json.loads(special.read_text()).items():
+            if key in names:
+                names[key] = value["content"] if isinstance(value, dict) else str(value)
+    ids = []
+    for key in ("cls_token", "sep_token", "pad_token"):
+        token_id = tokenizer.token_to_id(names[key])
+        if token_id is None:
+            raise ValueError(f"{model_dir}/tokenizer.json has no {names[key]} token")
+        ids.append(int(token_id))
+    return tokenizer, (ids[0], ids[1], ids[2])
 
 
 def _max_tokens(model_dir: Path) -> int:

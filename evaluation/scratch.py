@@ -32,6 +32,7 @@ from encoder.modes import get_mode
 from encoder.text_embedder import text_model_name
 from evaluation.datasets import CorpusDoc
 from evaluation.render import RENDER_VERSION, file_stem, write_pdf, write_scanned_pdf
+from retriever.engine import lite_engine
 from retriever.schema import SCHEMA_VERSION
 
 TextSource = Literal["pdf", "ocr"]
@@ -129,6 +130,7 @@ def prepare(
         "render": RENDER_VERSION,
         "text_model": text_model_name(settings.text_backend),
         "schema": SCHEMA_VERSION,  # an index of another schema is refused on open: build a new one instead
+        "engine": lite_engine().name,  # another milvus-lite cannot read the files: build a new one instead
     }
     encoder = settings.encoder
     if encoder != "none":  # a vision index stores tokens too: never mixed with a lite one

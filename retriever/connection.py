@@ -6,11 +6,12 @@ RetrieverError in one place (errors.milvus_errors).
 
 from __future__ import annotations
 
-import fcntl
+import json
 import logging
 import os
 import threading
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,18 +20,16 @@ from pymilvus.client.types import LoadState
 from pymilvus.exceptions import MilvusException
 
 from retriever.allocator import keep_freed_buffers
+from retriever.engine import Engine, engine_for
 from retriever.errors import LITE_OPEN_FAILED, StoreLockedError, convert_milvus_error, milvus_errors
 from retriever.filters import Filter
+from retriever.lite_core import LiteCore
 
 # Rows per page of query_iterator: small enough to stay far below gRPC and query-window limits even with
 # 64 KiB payload rows, large enough that listing a manifest is a handful of round trips.
 ITERATOR_BATCH = 512
 # Upserts are split so one request stays far below the 256 MiB gRPC message limit of Milvus/Milvus Lite.
 MAX_UPSERT_BYTES = 16 * 1024 * 1024
-
-_SERVER_SCHEMES = ("http://", "https://", "tcp://")
-# The file milvus-lite 3.x flocks inside a data dir while it has the dir open (milvus_lite.db).
-LITE_LOCK_FILE = "LOCK"
 
 
 class _DropLiteIteratorWarning(logging.Filter):
@@ -57,22 +56,11 @@ def _skip_per_character_varchar_check() -> None:
 
 _skip_per_character_varchar_check()
 
-# milvus-lite runs one in-process server per data dir and keeps it until process exit. We count our
-# own opens per dir so the last close releases the dir's LOCK and another process can open it.
+# One Lite engine per file per process, kept while any Connection uses it: milvus-lite 3.x runs one
+# in-process server per data dir until released, 2.5 one child process (retriever/lite_core.py). We count
+# our own opens so the last close releases the lock and another process can open the file.
 _lite_lock = threading.Lock()
-_lite_opens: dict[str, int] = {}
-
-
-def is_server_uri(uri: str | os.PathLike[str]) -> bool:
-    """Whether `uri` names a Milvus server rather than a Milvus Lite file.
-
-    Args:
-        uri: a `.db` path or an http(s)/tcp URI.
-
-    Returns:
-        True for http://, https:// and tcp:// URIs.
-    """
-    return str(uri).lower().startswith(_SERVER_SCHEMES)
+_lite_opens: dict[str, _LiteOpen] = {}
 
 
 class Connection:
@@ -81,10 +69,11 @@ class Connection:
     Build with `open_connection`.
     """
 
-    def __init__(self, client: MilvusClient, uri: str, lite_path: str | None) -> None:
+    def __init__(self, client: MilvusClient, uri: str, lite_path: str | None, engine: Engine) -> None:
         self.client = client
         self.uri = uri
         self.lite_path = lite_path
+        self.engine = engine
         self._closed = False
 
     @property
@@ -111,10 +100,22 @@ class Connection:
             return bool(self.client.has_collection(name))
 
     def collection_properties(self, name: str) -> dict[str, str]:
-        """The key/value properties stored with collection `name`."""
+        """The key/value properties stored with collection `name`.
+
+        milvus-lite 2.5 drops collection properties, so schema.py also writes them into the schema
+        description as a JSON object; those fill in what the properties lack.
+        """
         with milvus_errors(f"describe_collection {name}"):
             desc = self.client.describe_collection(name)
-        return {str(k): str(v) for k, v in (desc.get("properties") or {}).items()}
+        props = {str(k): str(v) for k, v in (desc.get("properties") or {}).items()}
+        try:
+            described = json.loads(desc.get("description") or "{}")
+        except ValueError:
+            described = {}
+        if isinstance(described, dict):
+            for key, value in described.items():
+                props.setdefault(str(key), str(value))
+        return props
 
     def ensure_loaded(self, name: str) -> None:
         """Load a collection unless it is loaded: a reopened Milvus Lite collection (and any server
@@ -124,6 +125,14 @@ class Connection:
             if state != LoadState.Loaded:
                 self.client.load_collection(name)
 
+    def dense_index_type(self, name: str, field: str) -> str | None:
+        """The index type on vector `field` of collection `name` ("HNSW", "IVF_FLAT", ...), None if none."""
+        with milvus_errors(f"describe_index {name}.{field}"):
+            if field not in (self.client.list_indexes(name, field_name=field) or []):
+                return None
+            desc = self.client.describe_index(name, field)
+        return str(desc.get("index_type")) if desc else None
+
     def drop_collection(self, name: str) -> None:
         """Drop collection `name` if it exists."""
         with milvus_errors(f"drop_collection {name}"):
@@ -131,12 +140,12 @@ class Connection:
                 self.client.drop_collection(name)
 
     def flush(self, name: str) -> None:
-        """Seal collection `name`'s buffered writes into segments (Milvus Lite only).
+        """Seal collection `name`'s buffered writes into segments where the engine wants it (Lite).
 
         A Milvus server keeps acknowledged writes in its WAL already and rate-limits flush per collection
         (quotaAndLimits.flushRate), so flushing per document there would only throttle builds.
         """
-        if not self.is_lite:
+        if not self.engine.flush_writes:
             return
         with milvus_errors(f"flush {name}"):
             self.client.flush(name)
@@ -291,57 +300,72 @@ def open_connection(uri: str | os.PathLike[str], *, timeout: float | None = None
         StoreUnavailableError: the server cannot be reached.
     """
     text = str(uri)
-    if is_server_uri(text):
+    engine = engine_for(text)
+    if not engine.embedded:
         with milvus_errors(f"connect to {text}"):
-            return Connection(MilvusClient(uri=text, timeout=timeout), text, None)
+            return Connection(MilvusClient(uri=text, timeout=timeout), text, None, engine)
     path = Path(text).expanduser().resolve()
     if path.suffix != ".db":
         raise ValueError(f"{text!r} is neither an http(s):// Milvus URI nor a Milvus Lite path ending in .db")
     path.parent.mkdir(parents=True, exist_ok=True)
     lite_path = str(path)
-    keep_freed_buffers()  # Lite's server threads share our heap: see retriever/allocator.py
-    with _lite_lock:
-        _lite_opens[lite_path] = _lite_opens.get(lite_path, 0) + 1
+    if engine.in_process:
+        keep_freed_buffers()  # Lite's server threads share our heap: see retriever/allocator.py
+    target = _acquire_lite(path, engine)
     try:
-        client = MilvusClient(uri=lite_path, timeout=timeout)
+        client = MilvusClient(uri=target, timeout=timeout)
     except MilvusException as exc:
         _release_lite(lite_path)
         # pymilvus says only "Open local milvus failed"; tell a held lock apart from other failures
         # (corrupt data dir, ...) so the message we give is the true one.
-        if LITE_OPEN_FAILED in str(exc.message) and _lite_dir_locked(lite_path):
+        if LITE_OPEN_FAILED in str(exc.message) and engine.lock_held_elsewhere(lite_path):
             raise StoreLockedError(lite_path) from exc
         raise convert_milvus_error(exc, f"open {lite_path}") from exc
     except BaseException:
         _release_lite(lite_path)
         raise
-    return Connection(client, lite_path, lite_path)
+    return Connection(client, lite_path, lite_path, engine)
+
+
+@dataclass
+class _LiteOpen:
+    core: LiteCore | None  # the 2.5 core we started; None for 3.x, which pymilvus runs in-process
+    count: int = 0
+
+
+def _acquire_lite(path: Path, engine: Engine) -> str:
+    """Count one more open of a Lite file in this process, starting its engine on the first; returns what
+    MilvusClient connects to (the path for 3.x, the core's socket for 2.5)."""
+    key = str(path)
+    with _lite_lock:
+        held = _lite_opens.get(key)
+        if held is None:
+            if engine.in_process:
+                if engine.lock_held_elsewhere(key):
+                    raise StoreLockedError(key)
+                held = _LiteOpen(None)
+            else:
+                core = LiteCore(path)
+                core.start()  # StoreLockedError when another process has the file
+                held = _LiteOpen(core)
+            _lite_opens[key] = held
+        held.count += 1
+        return held.core.uri if held.core is not None else key
 
 
 def _release_lite(path: str) -> None:
-    # Imported here: milvus_lite is only needed (and only installed, in a slim server image) for Lite.
-    from milvus_lite.server_manager import server_manager_instance
-
     with _lite_lock:
-        left = _lite_opens.get(path, 0) - 1
-        if left > 0:
-            _lite_opens[path] = left
+        held = _lite_opens.get(path)
+        if held is None:
             return
-        _lite_opens.pop(path, None)
+        held.count -= 1
+        if held.count > 0:
+            return
+        del _lite_opens[path]
+        if held.core is not None:
+            held.core.stop()
+            return
+        # Imported here: milvus_lite is only needed (and only installed, in a slim server image) for Lite.
+        from milvus_lite.server_manager import server_manager_instance
+
         server_manager_instance.release_server(path)
-
-
-def _lite_dir_locked(path: str) -> bool:
-    """Whether another process holds the advisory lock milvus-lite takes on `<data dir>/LOCK`."""
-    lock_file = Path(path) / LITE_LOCK_FILE
-    if not lock_file.exists():
-        return False
-    fd = os.open(lock_file, os.O_RDWR)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return True
-    else:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    finally:
-        os.close(fd)

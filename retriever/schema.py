@@ -11,6 +11,7 @@ collection and compared on every open.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 
@@ -18,7 +19,8 @@ from pymilvus import CollectionSchema, DataType, Function, FunctionType, MilvusC
 from pymilvus.milvus_client.index import IndexParams
 
 from retriever.connection import Connection
-from retriever.errors import IndexConfigMismatchError, milvus_errors
+from retriever.engine import LOCAL_MODE_REFUSAL, Engine
+from retriever.errors import IndexConfigMismatchError, RetrieverError, milvus_errors
 from retriever.records import IndexConfig
 
 # Bump when a field or index changes; an index built by another version is refused on open.
@@ -40,9 +42,6 @@ ERROR_MAX_BYTES = 8192
 # BM25 (Okapi) defaults: k1 saturates term frequency, b normalises by page length.
 BM25_K1 = 1.2
 BM25_B = 0.75
-# HNSW build parameters for the dense legs: M=16/efConstruction=200 is the usual recall/size balance.
-HNSW_M = 16
-HNSW_EF_CONSTRUCTION = 200
 # Milvus requires at least one vector field in every collection; tokens and docs have no use for one, so
 # they carry this 2-d placeholder (2 is the smallest dim Milvus accepts), always written as zeros.
 DUMMY_DIM = 2
@@ -79,6 +78,7 @@ TOKEN_FIELDS = (
 )
 DOC_FIELDS = ("doc_id", "source", "pages", "status", "bytes", "mode", "error", "indexed_at")
 
+_VERSION = {VERSION_PROPERTY: SCHEMA_VERSION}
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,200}")
 
 
@@ -126,16 +126,37 @@ def collection_names(name: str) -> CollectionNames:
     return CollectionNames(pages=f"{name}_pages", tokens=f"{name}_tokens", docs=f"{name}_docs")
 
 
-def pages_schema(config: IndexConfig) -> tuple[CollectionSchema, IndexParams]:
+def _described(properties: dict[str, str]) -> str:
+    # milvus-lite 2.5 keeps no collection properties but does keep the schema's description, so the same
+    # key/values are written there too (Connection.collection_properties reads both).
+    return json.dumps(properties, sort_keys=True)
+
+
+def pages_properties(config: IndexConfig) -> dict[str, str]:
+    """The collection properties of `<name>_pages`: the config that built the index and the schema version.
+
+    Args:
+        config: the index config.
+
+    Returns:
+        Property name → value.
+    """
+    return {CONFIG_PROPERTY: config.to_json(), VERSION_PROPERTY: SCHEMA_VERSION}
+
+
+def pages_schema(config: IndexConfig, engine: Engine) -> tuple[CollectionSchema, IndexParams]:
     """Schema and indexes of `<name>_pages`.
 
     Args:
         config: gives text_dim, and vision_dim when a vision encoder is configured.
+        engine: the Milvus engine, which decides the dense index type (retriever/engine.py).
 
     Returns:
-        (schema, index params).
+        (schema, index params); the schema's description records the config (see `pages_properties`).
     """
-    s = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+    s = MilvusClient.create_schema(
+        auto_id=False, enable_dynamic_field=False, description=_described(pages_properties(config))
+    )
     s.add_field("page_id", DataType.VARCHAR, is_primary=True, max_length=PAGE_ID_MAX_BYTES)
     s.add_field("doc_id", DataType.VARCHAR, max_length=ID_MAX_BYTES)
     s.add_field("page_no", DataType.INT64)
@@ -171,10 +192,10 @@ def pages_schema(config: IndexConfig) -> tuple[CollectionSchema, IndexParams]:
         metric_type="BM25",
         params={"bm25_k1": BM25_K1, "bm25_b": BM25_B},
     )
-    hnsw = {"M": HNSW_M, "efConstruction": HNSW_EF_CONSTRUCTION}
-    idx.add_index("text_vec", index_type="HNSW", metric_type="COSINE", params=hnsw)
+    dense = {"index_type": engine.dense_index, "metric_type": "COSINE", "params": dict(engine.dense_build)}
+    idx.add_index("text_vec", **dense)
     if config.vision_dim is not None:
-        idx.add_index("vision_vec", index_type="HNSW", metric_type="COSINE", params=hnsw)
+        idx.add_index("vision_vec", **dense)
     idx.add_index("doc_id", index_type="INVERTED")
     return s, idx
 
@@ -185,7 +206,9 @@ def tokens_schema() -> tuple[CollectionSchema, IndexParams]:
     Returns:
         (schema, index params).
     """
-    s = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+    s = MilvusClient.create_schema(
+        auto_id=False, enable_dynamic_field=False, description=_described(_VERSION)
+    )
     s.add_field("key", DataType.VARCHAR, is_primary=True, max_length=TOKEN_KEY_MAX_BYTES)
     s.add_field("page_id", DataType.VARCHAR, max_length=PAGE_ID_MAX_BYTES)
     s.add_field("doc_id", DataType.VARCHAR, max_length=ID_MAX_BYTES)
@@ -210,7 +233,9 @@ def docs_schema() -> tuple[CollectionSchema, IndexParams]:
     Returns:
         (schema, index params).
     """
-    s = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+    s = MilvusClient.create_schema(
+        auto_id=False, enable_dynamic_field=False, description=_described(_VERSION)
+    )
     s.add_field("doc_id", DataType.VARCHAR, is_primary=True, max_length=ID_MAX_BYTES)
     s.add_field("source", DataType.VARCHAR, max_length=SOURCE_MAX_BYTES)
     s.add_field("pages", DataType.INT64)
@@ -254,19 +279,34 @@ def create_index(conn: Connection, names: CollectionNames, config: IndexConfig) 
     # Leftovers exist only if a create/recreate died before its pages collection existed: a create
     # leaves them empty, a recreate leaves rows the user already asked to drop.
     drop_index(conn, names)
-    properties = {CONFIG_PROPERTY: config.to_json(), VERSION_PROPERTY: SCHEMA_VERSION}
     for name, (schema, idx), props in (
-        (names.tokens, tokens_schema(), {VERSION_PROPERTY: SCHEMA_VERSION}),
-        (names.docs, docs_schema(), {VERSION_PROPERTY: SCHEMA_VERSION}),
-        (names.pages, pages_schema(config), properties),
+        (names.tokens, tokens_schema(), _VERSION),
+        (names.docs, docs_schema(), _VERSION),
+        (names.pages, pages_schema(config, conn.engine), pages_properties(config)),
     ):
         with milvus_errors(f"create_collection {name}"):
             # Strong consistency: the indexer reads back what it just wrote (resume, existing_pages).
             conn.client.create_collection(name, schema=schema, consistency_level="Strong", properties=props)
-            # sync=False: pymilvus otherwise polls every index with a fixed 0.5 s sleep (~5 s per new
-            # index); indexes on an empty collection are ready at once, and load waits for them anyway.
-            conn.client.create_index(name, idx, sync=False)
+        try:
+            _create_indexes(conn, name, idx)
+        except RetrieverError as exc:
+            if (
+                name != names.pages
+                or LOCAL_MODE_REFUSAL not in exc.message
+                or conn.engine.dense_index == "IVF_FLAT"
+            ):
+                raise
+            # A server URI that turns out to be the milvus-lite 2.5 core: no HNSW there (retriever/engine.py).
+            conn.engine = conn.engine.with_dense_index("IVF_FLAT")
+            _create_indexes(conn, name, pages_schema(config, conn.engine)[1])
         conn.ensure_loaded(name)
+
+
+def _create_indexes(conn: Connection, name: str, idx: IndexParams) -> None:
+    with milvus_errors(f"create_index {name}"):
+        # sync=False: pymilvus otherwise polls every index with a fixed 0.5 s sleep (~5 s per new
+        # index); indexes on an empty collection are ready at once, and load waits for them anyway.
+        conn.client.create_index(name, idx, sync=False)
 
 
 def drop_index(conn: Connection, names: CollectionNames) -> None:
@@ -323,3 +363,6 @@ def open_collections(conn: Connection, names: CollectionNames) -> None:
             )
     for name in (names.pages, names.tokens, names.docs):
         conn.ensure_loaded(name)
+    built_with = conn.dense_index_type(names.pages, "text_vec")
+    if built_with is not None and built_with != conn.engine.dense_index:
+        conn.engine = conn.engine.with_dense_index(built_with)

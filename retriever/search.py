@@ -13,15 +13,18 @@ no manifest row at all.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 from pymilvus import AnnSearchRequest
 
 from retriever.connection import Connection
+from retriever.engine import BM25_WITHOUT_TERMS, Engine
+from retriever.errors import RetrieverError
 from retriever.filters import Filter, field_in, field_not_in
 from retriever.fusion import FUSIONS, Fusion, convex_fuse
-from retriever.manifest import COMPLETE, get_docs, hidden_doc_ids
+from retriever.manifest import COMPLETE, complete_doc_ids, get_docs, hidden_doc_ids
 from retriever.pages import read_pages, row_to_page
 from retriever.records import IndexConfig, SearchHit, Vector
 from retriever.schema import PAGE_SCALAR_FIELDS, CollectionNames
@@ -33,10 +36,10 @@ RRF_K = 60
 # candidates 1.0405x BM25, 100 1.0417x); legs return ids and scores only, so depth is cheap.
 CANDIDATE_FACTOR = 4
 MIN_CANDIDATES = 100
-# HNSW's ef must be at least the number of results asked for; 64 is a sensible floor for recall.
-MIN_EF = 64
 # Extra fused results asked for, so that dropping a hit in the post-check rarely leaves fewer than top_k.
 POST_CHECK_SLACK = 5
+# Threads that send the legs of convex searches (three legs at most per search; a few searches at once).
+_LEGS = ThreadPoolExecutor(max_workers=6, thread_name_prefix="vtrag-leg")
 
 
 def candidate_limit(top_k: int) -> int:
@@ -78,6 +81,7 @@ def _dense(vec: Vector, dim: int, what: str) -> list[float]:
 
 def build_requests(
     config: IndexConfig,
+    engine: Engine,
     query: str,
     query_vec: Vector | None,
     vision_vec: Vector | None,
@@ -88,6 +92,7 @@ def build_requests(
 
     Args:
         config: the index config (dims; whether vision_vec exists).
+        engine: the Milvus engine (dense search parameters).
         query: raw query text for BM25 ("" skips the leg).
         query_vec: dense text query vector (None skips the leg).
         vision_vec: pooled vision query vector (used only when the index has a vision encoder).
@@ -101,20 +106,35 @@ def build_requests(
         ValueError: a vector has the wrong dim, or vision_vec is given to an index without vision vectors.
     """
     expr = flt.render() or None
-    ef = {"ef": max(limit, MIN_EF)}
+    dense = engine.dense_search_params(limit)
     requests: list[AnnSearchRequest] = []
     if query.strip():
         # BM25 legs take the raw text: Milvus runs the same analyzer + BM25 function on it.
         requests.append(AnnSearchRequest([query], "sparse", {}, limit, expr=expr))
     if query_vec is not None:
         vec = _dense(query_vec, config.text_dim, "query_vec")
-        requests.append(AnnSearchRequest([vec], "text_vec", ef, limit, expr=expr))
+        requests.append(AnnSearchRequest([vec], "text_vec", dense, limit, expr=expr))
     if vision_vec is not None:
         if config.vision_dim is None:
             raise ValueError("this index has no vision vectors (built without a vision encoder)")
         vec = _dense(vision_vec, config.vision_dim, "vision_vec")
-        requests.append(AnnSearchRequest([vec], "vision_vec", ef, limit, expr=expr))
+        requests.append(AnnSearchRequest([vec], "vision_vec", dense, limit, expr=expr))
     return requests
+
+
+def _leg_hits(conn: Connection, names: CollectionNames, request: AnnSearchRequest) -> list[tuple[str, float]]:
+    try:
+        hits = conn.search_leg(names.pages, request)
+    except RetrieverError as exc:
+        if request.anns_field == "sparse" and BM25_WITHOUT_TERMS in exc.message:
+            return []  # no page has a term: BM25 matches nothing (retriever/engine.py)
+        raise
+    return [(str(r["entity"]["page_id"]), float(r["distance"])) for r in hits]
+
+
+def doc_of(page_id: str) -> str:
+    """The document id inside a page id ("doc_id:page_no")."""
+    return page_id.rpartition(":")[0]
 
 
 def _to_hits(results: list[dict[str, Any]]) -> list[SearchHit]:
@@ -176,25 +196,34 @@ def hybrid_search(
     if fusion not in FUSIONS:
         raise ValueError(f"unknown fusion {fusion!r}; use one of {', '.join(FUSIONS)}")
     limit = candidate_limit(top_k)
-    probe = build_requests(config, query, query_vec, vision_vec, Filter(), limit)
+    probe = build_requests(config, conn.engine, query, query_vec, vision_vec, Filter(), limit)
     if not probe:
         raise ValueError("search needs query text or a query vector")
     flt = visibility_filter(hidden_doc_ids(conn, names.docs), doc_ids)
     if flt is None:
         return []
-    requests = build_requests(config, query, query_vec, vision_vec, flt, limit)
+    requests = build_requests(config, conn.engine, query, query_vec, vision_vec, flt, limit)
     fused = min(top_k + POST_CHECK_SLACK, limit)
     if fusion == "rrf":
-        results = conn.hybrid_search(names.pages, requests, RRF_K, fused, PAGE_SCALAR_FIELDS)
+        try:
+            results = conn.hybrid_search(names.pages, requests, RRF_K, fused, PAGE_SCALAR_FIELDS)
+        except RetrieverError as exc:
+            requests = [r for r in requests if r.anns_field != "sparse"]
+            if BM25_WITHOUT_TERMS not in exc.message:
+                raise
+            if not requests:
+                return []
+            results = conn.hybrid_search(names.pages, requests, RRF_K, fused, PAGE_SCALAR_FIELDS)
         return keep_complete(conn, names, _to_hits(results), top_k)
-    legs = [
-        [(str(r["entity"]["page_id"]), float(r["distance"])) for r in conn.search_leg(names.pages, req)]
-        for req in requests
-    ]
+    # The legs run at once: each is one round trip to the engine, which searches on its own threads.
+    legs = list(_LEGS.map(lambda req: _leg_hits(conn, names, req), requests))
     ranked = convex_fuse(legs)[:fused]
+    # A page id names its document, so the post-check runs before any page is read, and only the final
+    # top_k pages (text, line boxes) are fetched.
+    visible = complete_doc_ids(conn, names.docs, {doc_of(pid) for pid, _ in ranked})
+    ranked = [(pid, score) for pid, score in ranked if doc_of(pid) in visible][:top_k]
     pages = read_pages(conn, names.pages, [page_id for page_id, _ in ranked])
-    hits = [SearchHit(page=pages[pid], score=score) for pid, score in ranked if pid in pages]
-    return keep_complete(conn, names, hits, top_k)
+    return [SearchHit(page=pages[pid], score=score) for pid, score in ranked if pid in pages]
 
 
 def similar_pages(
@@ -232,6 +261,6 @@ def similar_pages(
         return []
     limit = top_k + POST_CHECK_SLACK
     results = conn.search(
-        names.pages, "vision_vec", vec, flt, limit, {"ef": max(limit, MIN_EF)}, PAGE_SCALAR_FIELDS
+        names.pages, "vision_vec", vec, flt, limit, conn.engine.dense_search_params(limit), PAGE_SCALAR_FIELDS
     )
     return keep_complete(conn, names, _to_hits(results), top_k)

@@ -12,14 +12,12 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from retriever import manifest, search
 from retriever import pages as page_rows
-from retriever import tokens as token_blobs
-from retriever.connection import Connection, is_server_uri, open_connection
+from retriever.connection import Connection, open_connection
+from retriever.engine import is_server_uri
 from retriever.errors import IndexConfigMismatchError, IndexNotFoundError, RetrieverError
 from retriever.filters import Filter, field_equals
 from retriever.fusion import Fusion
@@ -33,6 +31,9 @@ from retriever.schema import (
     stored_config,
 )
 from retriever.stats import index_audit, index_stats
+
+if TYPE_CHECKING:
+    import torch
 
 DEFAULT_NAME = "vtrag"
 
@@ -216,6 +217,8 @@ class IndexStore:
         Returns:
             True if the document had a manifest row.
         """
+        from retriever import tokens as token_blobs  # torch: only where tokens are touched, not on search
+
         doc = self.get_doc(doc_id)
         if doc is not None:
             doc.status = "deleting"
@@ -265,6 +268,8 @@ class IndexStore:
         Raises:
             ValueError: missing/wrong-dim vectors, token keys without a page, tokens for several documents.
         """
+        from retriever import tokens as token_blobs
+
         tokens_by_page = tokens or {}
         by_no = {p.page_no: p for p in pages}
         if tokens_by_page:
@@ -314,6 +319,8 @@ class IndexStore:
         Raises:
             TokenIntegrityError: stored tokens are incomplete or fail their sha256 check.
         """
+        from retriever import tokens as token_blobs
+
         return token_blobs.read_tokens(self._conn, self._names.tokens, page_ids)
 
     # -- search and stats ----------------------------------------------------------------------------

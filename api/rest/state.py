@@ -42,7 +42,7 @@ class ServerState:
             RetrieverError: the index cannot be opened (locked by another process, config mismatch, ...).
         """
         service.store(for_build=True)  # create-or-check with this server's config; the server owns it now
-        service.embedder.embed_query("warm up")  # load the text model before the first request
+        service.retrieve("warm up", 1)  # load the text model and Milvus' segments before the first request
         uploads = UploadStore(
             Path(os.path.abspath(settings.uploads_dir)),
             max_bytes=settings.max_upload_bytes,

@@ -15,13 +15,13 @@ from api.service.retrieval import retrieve
 from api.service.snippets import snippet
 from api.settings import Settings
 from encoder.modes import get_mode
-from encoder.text_embedder import TextEmbedder, backend_for, text_model_name
-from indexer.job import BuildOptions, BuildReport, IndexBuilder
+from encoder.text_embedder import TextBackend, TextEmbedder, backend_for, text_model_name
 from retriever.records import IndexConfig, SearchHit
 from retriever.store import IndexStore
 
 if TYPE_CHECKING:
     from api.service.runtime import VisionRuntime
+    from indexer.job import BuildReport
 
 DOC_ID = re.compile(r"[0-9a-f]{64}")
 
@@ -52,12 +52,16 @@ class Service:
         if self._store is not None:
             backend = backend_for(self._store.config.text_model) or backend
         if self._embedder is None or self._embedder.backend != backend:
+            self._embedder = self._new_embedder(backend)
+        return self._embedder
+
+    def _new_embedder(self, backend: TextBackend) -> TextEmbedder:
+        device = "cpu"
+        if backend == "torch":  # torch (and the device check) load only for this backend
             from api.service.runtime import resolve_device
 
-            device = resolve_device(self.settings.device) if backend == "torch" else "cpu"
-            windows = self.settings.embed_windows
-            self._embedder = TextEmbedder(max_windows=windows, backend=backend, device=device)
-        return self._embedder
+            device = resolve_device(self.settings.device)
+        return TextEmbedder(max_windows=self.settings.embed_windows, backend=backend, device=device)
 
     @property
     def vision(self) -> VisionRuntime | None:
@@ -91,6 +95,19 @@ class Service:
             max_tiles=max_tiles,
         )
 
+    def _open_beside_embedder(self) -> IndexStore:
+        """Open the index while the settings' text model loads in a thread: a cold `vtrag search` waits for
+        the engine to load the index anyway (`embedder` replaces the model if the index was built with
+        another backend; a load that fails here is retried, and reported, there)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            loading = pool.submit(self._new_embedder, self.settings.text_backend)
+            store = self.store()
+            if self._embedder is None and loading.exception() is None:
+                self._embedder = loading.result()
+        return store
+
     def store(self, *, for_build: bool = False, recreate: bool = False) -> IndexStore:
         if self._store is None or recreate:
             if self._store is not None:
@@ -116,6 +133,8 @@ class Service:
         shard: tuple[int, int] = (0, 1),
         on_event: Callable[[dict[str, Any]], None] | None = None,
     ) -> BuildReport:
+        from indexer.job import BuildOptions, IndexBuilder  # the search path never loads the build machinery
+
         store = self.store(for_build=True, recreate=recreate)
         options = BuildOptions(
             mode=store.config.mode,
@@ -188,7 +207,7 @@ class Service:
         """The top pages for a query (hybrid search), as full page records for a reader or decoder."""
         if not query.strip():
             raise ValueError("the query is empty")
-        store = self.store()  # first: the embedder follows the index's text model
+        store = self._store or self._open_beside_embedder()  # the embedder follows the index's text model
         return retrieve(
             store,
             self.embedder,

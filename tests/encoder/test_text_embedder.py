@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -77,7 +78,7 @@ def test_empty_text_is_a_fixed_unit_vector(embedder: TextEmbedder) -> None:
 
 def test_long_text_is_windowed(embedder: TextEmbedder) -> None:
     long_text = " ".join([LIGHTHOUSE, STORM] * 60)  # ~1700 tokens: several windows
-    ids = embedder._tokenizer(long_text, add_special_tokens=False)["input_ids"]
+    ids = embedder._tokenizer.encode(long_text, add_special_tokens=False).ids
     windows = embedder._split(ids)
     size = embedder.max_tokens - 2
     assert len(windows) > 1 and all(len(w) == size for w in windows)
@@ -140,7 +141,24 @@ def test_int8_graph_is_built_once_checked_and_rebuilt_when_damaged(tmp_path: Pat
     graph.write_bytes(graph.read_bytes()[:1000])  # a truncated cache file
     repaired = TextEmbedder(backend="onnx-int8", cache_dir=tmp_path)
     np.testing.assert_allclose(repaired.embed([LIGHTHOUSE]), first.embed([LIGHTHOUSE]), atol=1e-6)
-    assert [p.name for p in (tmp_path / "models").iterdir()] == [graph.name]  # no export leftovers
+    # no export leftovers: the graph, and the remembered digest of the weights
+    assert sorted(p.name for p in (tmp_path / "models").iterdir() if not p.name.startswith("digest-")) == [
+        graph.name
+    ]
+
+
+def test_weights_digest_is_remembered_until_the_file_changes(tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    model.mkdir()
+    weights = model / "model.safetensors"
+    weights.write_bytes(b"one")
+    first = text_onnx._weights_digest(model, tmp_path)
+    assert first == hashlib.sha256(b"one").hexdigest()
+    (memo,) = tmp_path.glob("digest-*.json")
+    memo.write_text(memo.read_text().replace(first, "f" * 64))  # a memo is trusted while the stamp holds
+    assert text_onnx._weights_digest(model, tmp_path) == "f" * 64
+    weights.write_bytes(b"two!")  # new size and mtime: hashed again
+    assert text_onnx._weights_digest(model, tmp_path) == hashlib.sha256(b"two!").hexdigest()
 
 
 def test_int8_graph_that_drifts_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

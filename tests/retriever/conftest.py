@@ -1,14 +1,22 @@
-"""Fixtures: a real Milvus Lite index in tmp_path."""
+"""Fixtures: a real index on each engine — Milvus Lite in tmp_path, and the same engine served over gRPC on
+loopback (`python -m retriever.lite_server`), the server-URI path that Milvus standalone/cluster take."""
 
 from __future__ import annotations
 
+import itertools
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from retriever.records import IndexConfig
 from retriever.store import IndexStore
-from tests.retriever.helpers import CONFIG, VISION_CONFIG
+from tests.retriever.helpers import CONFIG, VISION_CONFIG, free_port, wait_for_port
+
+REPO = Path(__file__).resolve().parents[2]
+_names = itertools.count()
 
 
 @pytest.fixture
@@ -16,15 +24,43 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "data" / "vtrag.db"
 
 
-@pytest.fixture
-def store(db_path: Path) -> Iterator[IndexStore]:
-    s = IndexStore.open(db_path, CONFIG)
+@pytest.fixture(scope="session")
+def server_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A loopback gRPC server over a fresh data dir, shared by the session (each test its own index name)."""
+    port = free_port()
+    data = tmp_path_factory.mktemp("served")
+    cmd = [sys.executable, "-m", "retriever.lite_server", "--data-dir", str(data), "--port", str(port)]
+    server = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        if not wait_for_port(port, server, seconds=60):
+            err = server.stderr.read().decode(errors="replace")[-800:] if server.poll() is not None else ""
+            raise RuntimeError(f"the Lite server did not start on port {port}: {err or 'timeout'}")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def _open(request: pytest.FixtureRequest, db_path: Path, config: IndexConfig) -> IndexStore:
+    if request.param == "lite":
+        return IndexStore.open(db_path, config)
+    uri = request.getfixturevalue("server_uri")
+    return IndexStore.open(uri, config, name=f"t{next(_names)}")
+
+
+@pytest.fixture(params=["lite", "server"])
+def store(request: pytest.FixtureRequest, db_path: Path) -> Iterator[IndexStore]:
+    s = _open(request, db_path, CONFIG)
     yield s
     s.close()
 
 
-@pytest.fixture
-def vision_store(db_path: Path) -> Iterator[IndexStore]:
-    s = IndexStore.open(db_path, VISION_CONFIG)
+@pytest.fixture(params=["lite", "server"])
+def vision_store(request: pytest.FixtureRequest, db_path: Path) -> Iterator[IndexStore]:
+    s = _open(request, db_path, VISION_CONFIG)
     yield s
     s.close()

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import time
+
 import numpy as np
 
 from retriever.records import DocRecord, DocStatus, IndexConfig, PageRecord, TextLine
@@ -62,3 +66,24 @@ def add_doc(store: IndexStore, doc_id: str, pages: list[PageRecord], *, complete
     store.write_pages(pages)
     if complete:
         store.complete_doc(doc_id)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[bytes], seconds: float) -> bool:
+    """Wait until 127.0.0.1:`port` accepts connections; False if `proc` exits or time runs out."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return True
+        except OSError:
+            time.sleep(0.1)
+    return False

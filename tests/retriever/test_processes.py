@@ -1,22 +1,20 @@
-"""Cross-process behaviour: the Milvus Lite lock, and the server-URI path via `milvus-lite server`."""
+"""Cross-process behaviour: the Milvus Lite lock, and the server-URI path via `retriever.lite_server`."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
 
+from retriever.engine import lite_engine
 from retriever.errors import StoreLockedError, StoreUnavailableError
 from retriever.store import IndexStore
-from tests.retriever.helpers import CONFIG, add_doc, make_doc, make_page, unit
+from tests.retriever.helpers import CONFIG, add_doc, free_port, make_doc, make_page, unit
 
 REPO = Path(__file__).resolve().parents[2]
-MILVUS_LITE = Path(sys.executable).with_name("milvus-lite")
 
 # A child that holds the index open until its stdin closes.
 _HOLDER = """
@@ -29,26 +27,8 @@ store.close()
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_for_port(port: int, proc: subprocess.Popen[bytes], seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            return False
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return True
-        except OSError:
-            time.sleep(0.1)
-    return False
-
-
-def test_second_process_gets_store_locked_error(db_path: Path) -> None:
+def _held_by_a_child(db_path: Path) -> subprocess.Popen[str]:
+    """Write one document, close the index, and have a child process open it (and keep it open)."""
     with IndexStore.open(db_path, CONFIG) as store:
         add_doc(store, "d", [make_page("d", 1, "held")])
     # Our close released the data dir, so the child can take it.
@@ -56,8 +36,13 @@ def test_second_process_gets_store_locked_error(db_path: Path) -> None:
         [sys.executable, "-c", _HOLDER, str(db_path)],
         cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
+    assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+    return child
+
+
+def test_second_process_gets_store_locked_error(db_path: Path) -> None:
+    child = _held_by_a_child(db_path)
     try:
-        assert child.stdout is not None and child.stdout.readline().strip() == "ready"
         with pytest.raises(StoreLockedError) as info:
             IndexStore.open(db_path)
         assert not info.value.retriable and "vtrag serve" in str(info.value) and "--server" in str(info.value)
@@ -69,48 +54,34 @@ def test_second_process_gets_store_locked_error(db_path: Path) -> None:
 
 def test_unreachable_server_is_store_unavailable() -> None:
     with pytest.raises(StoreUnavailableError) as info:
-        IndexStore.open(f"http://127.0.0.1:{_free_port()}", CONFIG)
+        IndexStore.open(f"http://127.0.0.1:{free_port()}", CONFIG)
     assert info.value.retriable
 
 
-def test_server_uri_path(tmp_path: Path) -> None:
-    if not MILVUS_LITE.exists():
-        pytest.skip(f"{MILVUS_LITE} not installed: cannot test the server-URI path without Docker")
-    port = _free_port()
-    cmd = [
-        str(MILVUS_LITE),
-        "server",
-        "--data-dir",
-        str(tmp_path / "srv"),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
-    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        if not _wait_for_port(port, server, seconds=30):
-            err = (
-                server.stderr.read().decode(errors="replace")[-500:]
-                if server.stderr and server.poll() is not None
-                else ""
-            )
-            pytest.skip(f"`milvus-lite server` did not start on port {port}: {err or 'timeout'}")
-        uri = f"http://127.0.0.1:{port}"
-        toks = torch.randn(273, 1280).to(torch.bfloat16)
-        with IndexStore.open(uri, CONFIG) as store:
-            store.begin_doc(make_doc("s"))
-            store.write_pages([make_page("s", 1, "served over grpc", unit(0))], {1: toks})
-            store.complete_doc("s")
-        with IndexStore.open(uri) as store:  # a second client, as another process would
-            assert store.config == CONFIG
-            assert [h.page.page_id for h in store.search("grpc", unit(0), top_k=3)] == ["s:1"]
-            assert torch.equal(store.get_tokens(["s:1"])["s:1"].view(torch.int16), toks.view(torch.int16))
-            assert store.stats()["pages"] == 1
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+def test_server_uri_path(server_uri: str) -> None:
+    toks = torch.randn(273, 1280).to(torch.bfloat16)
+    with IndexStore.open(server_uri, CONFIG, name="two_clients") as store:
+        store.begin_doc(make_doc("s"))
+        store.write_pages([make_page("s", 1, "served over grpc", unit(0))], {1: toks})
+        store.complete_doc("s")
+    with IndexStore.open(server_uri, name="two_clients") as store:  # a second client, like another process
+        assert store.config == CONFIG
+        assert [h.page.page_id for h in store.search("grpc", unit(0), top_k=3)] == ["s:1"]
+        assert torch.equal(store.get_tokens(["s:1"])["s:1"].view(torch.int16), toks.view(torch.int16))
+        assert store.stats()["pages"] == 1
+
+
+def test_kill_9_of_the_holder_frees_the_index(db_path: Path) -> None:
+    """The engine a killed process started goes with it, and the next process opens the same data."""
+    import psutil
+
+    child = _held_by_a_child(db_path)
+    engines = psutil.Process(child.pid).children(recursive=True)
+    assert engines or lite_engine().in_process  # 2.5: the Milvus binary; 3.x runs inside the child
+    child.kill()
+    child.wait(timeout=30)
+    _, alive = psutil.wait_procs(engines, timeout=30)
+    assert not alive, f"engine processes outlived their killed parent: {alive}"
+    with IndexStore.open(db_path) as store:
+        assert store.get_doc("d") is not None
+        assert [h.page.page_id for h in store.search("held", None, top_k=1)] == ["d:1"]

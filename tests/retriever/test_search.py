@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import pytest
 
+from retriever import manifest, search
 from retriever.store import IndexStore
 from tests.retriever.helpers import add_doc, make_doc, make_page, unit
 
@@ -85,6 +86,36 @@ def test_documents_not_complete_are_never_returned(corpus: IndexStore) -> None:
     assert "beer:1" not in _ids(corpus.search("zymurgy", unit(2), top_k=10))
     corpus.begin_doc(replace(doc, status="failed"))
     assert "beer:1" not in _ids(corpus.search("zymurgy", unit(2), top_k=10))
+
+
+def test_many_hidden_documents_are_all_hidden(corpus: IndexStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Past HIDDEN_QUERY_LIMIT hidden documents the list is read with an iterator: none may slip through.
+    monkeypatch.setattr(manifest, "HIDDEN_QUERY_LIMIT", 2)
+    for name in ("d1", "d2", "d3"):
+        corpus.begin_doc(make_doc(name))
+        corpus.write_pages([make_page(name, 1, f"zymurgy {name} notes", unit(2))])
+    assert manifest.hidden_doc_ids(corpus._conn, corpus._names.docs) == {"d1", "d2", "d3"}
+    hits = _ids(corpus.search("zymurgy", unit(2), top_k=10))
+    assert hits[0] == "beer:1" and not {"d1:1", "d2:1", "d3:1"} & set(hits)
+
+
+def test_only_the_final_top_k_pages_are_read(corpus: IndexStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    read: list[list[str]] = []
+    original = search.read_pages
+    monkeypatch.setattr(
+        search, "read_pages", lambda c, n, ids, *a: read.append(list(ids)) or original(c, n, ids, *a)
+    )
+    hits = corpus.search("revenue report section", unit(4), top_k=2)
+    assert len(hits) == 2 and read == [_ids(hits)]
+
+
+@pytest.mark.parametrize("fusion", ["convex", "rrf"])
+def test_an_index_without_terms_is_searchable(store: IndexStore, fusion: str) -> None:
+    # The 2.5 core scores BM25 over a corpus without a single term as NaN and refuses the search.
+    assert store.search("zymurgy", unit(2), top_k=3, fusion=fusion) == []  # type: ignore[arg-type]
+    add_doc(store, "blank", [make_page("blank", 1, "", unit(2))])  # a scan with no text
+    hits = store.search("zymurgy", unit(2), top_k=3, fusion=fusion)  # type: ignore[arg-type]
+    assert _ids(hits) == ["blank:1"]
 
 
 def test_pages_without_a_manifest_row_are_not_returned(store: IndexStore) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from retriever.engine import SERVER
 from retriever.filters import Filter
 from retriever.search import build_requests, candidate_limit, visibility_filter
 from tests.retriever.helpers import CONFIG, VISION_CONFIG, unit
@@ -24,12 +25,16 @@ def test_visibility_filter() -> None:
 
 
 def test_legs() -> None:
-    reqs = build_requests(VISION_CONFIG, "storm", unit(0), unit(1, dim=6), Filter("x == {v}", {"v": "q"}), 50)
+    reqs = build_requests(
+        VISION_CONFIG, SERVER, "storm", unit(0), unit(1, dim=6), Filter("x == {v}", {"v": "q"}), 50
+    )
     assert [r.anns_field for r in reqs] == ["sparse", "text_vec", "vision_vec"]
     assert all(r.expr == 'x == "q"' for r in reqs)
     assert reqs[0].data == ["storm"]
-    assert [r.anns_field for r in build_requests(CONFIG, "  ", unit(0), None, Filter(), 50)] == ["text_vec"]
+    assert [r.anns_field for r in build_requests(CONFIG, SERVER, "  ", unit(0), None, Filter(), 50)] == [
+        "text_vec"
+    ]
     with pytest.raises(ValueError, match="no vision vectors"):
-        build_requests(CONFIG, "q", None, unit(0, dim=6), Filter(), 50)
+        build_requests(CONFIG, SERVER, "q", None, unit(0, dim=6), Filter(), 50)
     with pytest.raises(ValueError, match="dim"):
-        build_requests(CONFIG, "q", unit(0, dim=5), None, Filter(), 50)
+        build_requests(CONFIG, SERVER, "q", unit(0, dim=5), None, Filter(), 50)

@@ -88,7 +88,7 @@ def test_manifest_lifecycle(store: IndexStore) -> None:
 
 
 def test_write_pages_twice_never_duplicates(store: IndexStore) -> None:
-    names = collection_names("vtrag")
+    names = collection_names(store.name)
     pages = [make_page("d", n, f"page {n}") for n in (1, 2, 3)]
     toks = {n: torch.randn(5, 16).to(torch.bfloat16) for n in (1, 2, 3)}
     store.begin_doc(make_doc("d", pages=3))
@@ -141,7 +141,7 @@ def test_text_over_the_varchar_limit_is_truncated(store: IndexStore) -> None:
 
 
 def test_delete_doc_removes_pages_tokens_and_manifest(store: IndexStore) -> None:
-    names = collection_names("vtrag")
+    names = collection_names(store.name)
     store.begin_doc(make_doc("gone", pages=2))
     store.write_pages([make_page("gone", 1, "x"), make_page("gone", 2, "y")], {1: torch.randn(273, 1280)})
     store.complete_doc("gone")
