@@ -142,3 +142,51 @@ def test_no_file_over_400_lines_outside_tests() -> None:
     tracked = [p for p in ROOT.rglob("*.py") if not p.relative_to(ROOT).parts[0].startswith((".", "tests"))]
     sizes = {str(p.relative_to(ROOT)): len(p.read_text().splitlines()) for p in tracked}
     assert {path: n for path, n in sizes.items() if n > MAX_LINES} == {}
+
+
+def _top_level_names(path: Path) -> set[str]:
+    """Names a module defines or imports at its top level (through if/try blocks, not into functions)."""
+    names: set[str] = set()
+    body = list(ast.parse(path.read_text(encoding="utf-8")).body)
+    while body:
+        node = body.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name))
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, (ast.If, ast.Try, ast.With)):
+            body.extend(node.body + getattr(node, "orelse", []) + getattr(node, "finalbody", []))
+            for handler in getattr(node, "handlers", []):
+                body.extend(handler.body)
+    return names
+
+
+def test_every_from_import_of_the_project_names_something_that_exists() -> None:
+    """`from pkg.mod import name` anywhere (inside functions too, in bench scripts and tests) names a
+    submodule or a top-level name of pkg.mod: a deferred import that a move broke fails here, not in the
+    one run that reaches it."""
+    modules = _modules()
+    importers = [
+        p for p in ROOT.rglob("*.py") if p.relative_to(ROOT).parts[0] in (*PACKAGES, "tests", "examples")
+    ]
+    broken = []
+    for path in importers:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.ImportFrom) and node.module and node.level == 0):
+                continue
+            if node.module not in modules:
+                continue
+            defined = _top_level_names(modules[node.module])
+            for alias in node.names:
+                if (
+                    alias.name != "*"
+                    and alias.name not in defined
+                    and f"{node.module}.{alias.name}" not in modules
+                ):
+                    broken.append(
+                        f"{path.relative_to(ROOT)}:{node.lineno}: from {node.module} import {alias.name}"
+                    )
+    assert broken == []
