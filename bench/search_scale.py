@@ -124,7 +124,7 @@ def disk_bytes(path: Path) -> int:
 
 def measure(settings: Any, corpus: Corpus, vision: bool, recall: bool, n: int) -> dict[str, Any]:
     """Latencies of Service.search and of each leg, the profile, and (optionally) dense recall."""
-    import api.service as service_mod
+    import api.service.facade as service_mod
     from api.service.facade import Service
     from retriever import search as search_mod
     from retriever.connection import Connection
