@@ -4,7 +4,9 @@ Coordinates follow docs/ARCHITECTURE.md: page geometry in PDF points; a PDF page
 official DeepSeek-OCR PDF rendering), an image counts 1 px = 1 pt (72 dpi), so `pixels = points * dpi / 72`.
 
 Every bad input is refused at `open_document` with a one-line `SourceError` naming the file, before any page
-work starts: a job marks the document failed and moves on. Images are checked from their headers first, so a
+work starts: a job marks the document failed and moves on. A PDF that MuPDF had to repair (a truncated
+download) opens, and each page is checked as it is read: a page whose content was lost is a `SourceError`
+naming it, never a page that silently reads as empty. Images are checked from their headers first, so a
 20000 x 20000 px image fails without being decoded, then decoded once to catch truncated data.
 """
 
@@ -26,6 +28,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from indexer.errors import SourceError
 from indexer.pdf import pymupdf
+from indexer.pdf_damage import TAIL_BYTES, page_damage
 
 PDF_DPI = 144  # the official DeepSeek-OCR PDF rendering
 IMAGE_DPI = 72  # images: 1 px = 1 pt
@@ -168,6 +171,7 @@ class _PdfDocument(Document):
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._file_tail: bytes | None = None
         # MuPDF prints repair warnings to stderr; our errors say what matters.
         pymupdf.TOOLS.mupdf_display_errors(False)
         pymupdf.TOOLS.mupdf_display_warnings(False)
@@ -197,29 +201,44 @@ class _PdfDocument(Document):
             self._doc.close()
             raise
 
-    def _check_page_box(self, index: int) -> None:
+    def _tail(self) -> bytes:
+        if self._file_tail is None:
+            with self.path.open("rb") as f:
+                f.seek(max(0, f.seek(0, os.SEEK_END) - TAIL_BYTES))
+                self._file_tail = f.read()
+        return self._file_tail
+
+    def _load(self, index: int) -> pymupdf.Page:
+        """Page `index` (0-based) as displayed and rendered: its `rect` has the rotation and /UserUnit
+        applied, so the size check and the renderer see the same geometry."""
         try:
-            box = self._doc.page_cropbox(index)  # without loading the page
+            return self._doc.load_page(index)
         except (RuntimeError, ValueError) as e:
             raise SourceError(self.path, f"page {index + 1} cannot be read ({e})") from None
-        if box.is_empty or box.is_infinite:
+
+    def _check_page_box(self, index: int) -> None:
+        rect = self._load(index).rect
+        if rect.is_empty or rect.is_infinite:
             raise SourceError(self.path, f"page {index + 1} has an empty or invalid page box")
         scale = PDF_DPI / 72
         _check_pixels(
             self.path,
             index + 1,
-            math.ceil(box.width * scale),
-            math.ceil(box.height * scale),
+            math.ceil(rect.width * scale),
+            math.ceil(rect.height * scale),
             f"renders at {PDF_DPI} dpi to",
         )
 
     def page(self, page_no: int) -> SourcePage:
         self._check_page_no(page_no)
-        try:
-            pdf_page = self._doc.load_page(page_no - 1)
-            rect = pdf_page.rect  # rotation applied: the page as displayed and rendered
-        except (RuntimeError, ValueError) as e:
-            raise SourceError(self.path, f"page {page_no} cannot be read ({e})") from None
+        pdf_page = self._load(page_no - 1)
+        rect = pdf_page.rect
+        if self._doc.is_repaired:  # only a damaged file needs repair: look for what the repair could not save
+            damage = page_damage(self._doc, pdf_page, self._tail())
+            if damage:
+                raise SourceError(
+                    self.path, f"page {page_no} is damaged ({damage}); the file looks truncated or corrupt"
+                )
 
         def render(dpi: float) -> Image.Image:
             w, h = math.ceil(rect.width * dpi / 72), math.ceil(rect.height * dpi / 72)

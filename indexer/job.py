@@ -212,8 +212,9 @@ class IndexBuilder:
             except SourceError as exc:
                 self._record(report, FileOutcome(str(cand.path), "failed", doc_id, error=exc.message))
                 continue
-            if existing is not None and existing.status == "deleting":
-                self.store.delete_doc(doc_id)  # finish an interrupted delete before indexing afresh
+            if existing is not None and existing.status in ("deleting", "failed"):
+                self.store.delete_doc(doc_id)  # finish an interrupted delete, or clear a failure, then afresh
+                existing = None
             done = self.store.existing_pages(doc_id) if existing is not None else set()
             todo = [n for n in range(1, n_pages + 1) if n not in done]
             plan.append(_Planned(cand.path, doc_id, n_pages, size, todo, fresh=existing is None))
@@ -271,17 +272,16 @@ class IndexBuilder:
         self, planned: _Planned, pages: Iterator[ExtractedPage], report: BuildReport
     ) -> FileOutcome:
         source = str(planned.path)
-        self.store.begin_doc(
-            DocRecord(
-                doc_id=planned.doc_id,
-                source=source,
-                pages=planned.n_pages,
-                status="indexing",
-                bytes=planned.size,
-                mode=self.options.mode,
-                indexed_at=time.time(),
-            )
+        record = DocRecord(
+            doc_id=planned.doc_id,
+            source=source,
+            pages=planned.n_pages,
+            status="indexing",
+            bytes=planned.size,
+            mode=self.options.mode,
+            indexed_at=time.time(),
         )
+        self.store.begin_doc(record)
         writer = BackgroundWriter()
         try:
             for batch in _batches(self._waited(pages), self.options.batch_pages):
@@ -300,9 +300,9 @@ class IndexBuilder:
         except RetrieverError:
             raise  # the store is gone: stop the job, the rerun resumes
         except Exception as exc:
-            writer.abandon()  # no write of this document may land after the delete
-            self.store.delete_doc(planned.doc_id)
+            writer.abandon()  # no write of this document may land after its rows are dropped
             message = exc.message if isinstance(exc, SourceError) else f"{type(exc).__name__}: {exc}"
+            self.store.fail_doc(record, message)  # listed as failed with its error, without pages
             outcome = FileOutcome(source, "failed", planned.doc_id, error=message)
             self.emit(outcome.as_event())
             return outcome

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 from indexer.documents import SUPPORTED_SUFFIXES
 
 HASH_CHUNK = 1 << 20
+NOT_REGULAR = "not a regular file (a FIFO, socket or device); only regular files are read"
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,12 @@ def _visit(
         else:
             yield Candidate(path, skipped=True)
         return
+    if not stat.S_ISREG(st.st_mode):  # a FIFO would block the first read forever; devices never end
+        yield Candidate(path, NOT_REGULAR)
+        return
+    if not _utf8(str(path)):
+        yield Candidate(path, "the file name is not valid UTF-8; rename the file to index it")
+        return
     real = os.path.realpath(path)
     if real in seen:  # the same file reached twice (a link, or a folder given twice)
         return
@@ -92,9 +100,27 @@ def _visit(
 
 
 def file_sha256(path: Path) -> str:
-    """The document id: sha256 hex of the file bytes, streamed."""
+    """The document id: sha256 hex of the file bytes, streamed.
+
+    Raises:
+        OSError: unreadable, or not a regular file (checked on the open file, so a FIFO put in a file's place
+            after discovery cannot block the read).
+    """
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # opening a FIFO with no writer would block here
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, NOT_REGULAR)
         while chunk := fh.read(HASH_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def _utf8(text: str) -> bool:
+    """Whether a path decoded from the file system is valid UTF-8 (undecodable bytes arrive as surrogates,
+    which no index field or PDF library can take)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

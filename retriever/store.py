@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -205,6 +206,19 @@ class IndexStore:
         self._conn.flush(self._names.docs)
         return doc
 
+    def fail_doc(self, doc: DocRecord, error: str) -> None:
+        """Record that a document failed: its manifest row says "failed" with the error (listed, deletable,
+        hidden from search), and whatever pages and tokens it had written are removed.
+
+        Args:
+            doc: the document's record (its row is written whether or not one existed).
+            error: why it failed, one line for people.
+        """
+        doc = replace(doc, status="failed", error=error, indexed_at=time.time())
+        manifest.put_doc(self._conn, self._names.docs, doc)
+        self._conn.flush(self._names.docs)
+        self._drop_rows(doc.doc_id)
+
     def delete_doc(self, doc_id: str) -> bool:
         """Delete a document's tokens, pages and manifest row.
 
@@ -224,13 +238,17 @@ class IndexStore:
             doc.status = "deleting"
             manifest.put_doc(self._conn, self._names.docs, doc)
             self._conn.flush(self._names.docs)
+        self._drop_rows(doc_id)
+        manifest.delete_doc_row(self._conn, self._names.docs, doc_id)
+        self._conn.flush(self._names.docs)
+        return doc is not None
+
+    def _drop_rows(self, doc_id: str) -> None:
+        """Delete a document's tokens and pages (tokens first: no page row is left without them)."""
         token_blobs.delete_doc_tokens(self._conn, self._names.tokens, doc_id)
         page_rows.delete_doc_pages(self._conn, self._names.pages, doc_id)
         self._conn.flush(self._names.tokens)
         self._conn.flush(self._names.pages)
-        manifest.delete_doc_row(self._conn, self._names.docs, doc_id)
-        self._conn.flush(self._names.docs)
-        return doc is not None
 
     # -- pages and tokens ----------------------------------------------------------------------------
 

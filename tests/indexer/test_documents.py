@@ -283,3 +283,47 @@ def test_close_and_context_manager(tmp_path: Path) -> None:
 
 def test_limit_is_a_module_constant() -> None:
     assert documents.MAX_PAGE_PIXELS == MAX_PAGE_PIXELS == 100_000_000
+
+
+# ------------------------------------------------------------------ issue 11: geometry and damaged pages
+
+
+def test_the_size_check_sees_the_page_as_rendering_does(tmp_path: Path) -> None:
+    """/UserUnit 10 makes a 4000 pt MediaBox a 40000 pt page: the check refuses it as rendering would."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=4000, height=4000)
+    page.insert_text((100, 100), "wide", fontsize=40)
+    doc.xref_set_key(page.xref, "UserUnit", "10")
+    doc.save(tmp_path / "unit.pdf")
+    with pytest.raises(SourceError, match="80000 x 80000 px"):
+        open_document(tmp_path / "unit.pdf")
+    doc.xref_set_key(page.xref, "UserUnit", "2")  # 8000 pt: 16000 px a side, 256 MP, still too large
+    doc.save(tmp_path / "unit2.pdf")
+    with pytest.raises(SourceError, match="16000 x 16000 px"):
+        open_document(tmp_path / "unit2.pdf")
+
+
+TEXTS = [f"Page {n}: the harbour ledger lists the ships that arrived this week." for n in (1, 2, 3)]
+
+
+def _cut_in_last_stream(path: Path) -> Path:
+    from tests.conftest import make_pdf
+
+    whole = make_pdf(path.with_suffix(".whole"), TEXTS).read_bytes()
+    path.write_bytes(whole[: whole.rfind(b"endstream") - 40])
+    return path
+
+
+def test_a_truncated_pdf_names_its_damaged_page(tmp_path: Path) -> None:
+    """The file opens (MuPDF repairs it), its first pages read; the cut page is an error, not empty text."""
+    from indexer.page_text import extract_text
+    from tests.conftest import make_pdf
+
+    with open_document(_cut_in_last_stream(tmp_path / "cut.pdf")) as doc:
+        assert doc.n_pages == 3
+        for n in (1, 2):
+            assert extract_text(doc.page(n), None).text == TEXTS[n - 1]
+        with pytest.raises(SourceError, match="page 3 is damaged"):
+            doc.page(3)
+    with open_document(make_pdf(tmp_path / "whole.pdf", TEXTS)) as doc:  # an intact file: every page reads
+        assert [extract_text(p, None).text for p in doc.pages()] == TEXTS

@@ -71,3 +71,38 @@ def test_vision_pages_cut_in_workers_store_the_rows_of_the_rendered_page(tmp_pat
     direct = encoder.encode(images[:2]) + encoder.encode(images[2:])
     for n, page in zip((1, 2, 3), direct, strict=True):
         assert torch.equal(stored[f"{doc_id}:{n}"], page.rows)
+
+
+def fail_on_bad(path: str, *args: object) -> object:
+    """Extraction that fails for one document, as a page that cannot be rendered would."""
+    if path.endswith("bad.pdf"):
+        raise RuntimeError("page 1 cannot be rendered")
+    return extract_pages(path, *args)  # type: ignore[arg-type]
+
+
+def test_a_document_that_fails_stays_in_the_manifest_as_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure while indexing keeps the manifest row (status failed, the error), without pages, so it can
+    be listed and deleted; a rebuild of the same bytes tries again from scratch. A truncated PDF is such a
+    failure, naming its cut page, not a document with an empty page."""
+    whole = make_pdf(
+        tmp_path / "whole.tmp", ["Page one text.", "Page two text.", "Page three text."]
+    ).read_bytes()
+    cut = tmp_path / "cut.pdf"
+    cut.write_bytes(whole[: whole.rfind(b"endstream") - 40])
+    bad = make_pdf(tmp_path / "bad.pdf", ["A page the stand-in extraction refuses."])
+    monkeypatch.setattr(job, "extract_pages", fail_on_bad)
+    config = IndexConfig("all-MiniLM-L6-v2", 384, "base")
+    with IndexStore.open(str(tmp_path / "idx" / "milvus.db"), config) as store:
+        for _ in range(2):
+            report = IndexBuilder(store, ConstantEmbedder(), BuildOptions(batch_pages=1)).run([bad, cut])
+            for outcome, error in zip(report.outcomes, ("cannot be rendered", "page 3"), strict=True):
+                doc = store.get_doc(outcome.doc_id)
+                assert doc is not None and doc.status == "failed" and error in doc.error, (outcome, doc)
+                assert outcome.status == "failed" and store.existing_pages(doc.doc_id) == set()
+        assert store.stats()["pages"] == 0 and store.audit()["orphan_pages"] == 0
+        assert {d.doc_id for d in store.list_docs("failed")} == {o.doc_id for o in report.outcomes}
+        assert (
+            store.delete_doc(report.outcomes[0].doc_id) and store.get_doc(report.outcomes[0].doc_id) is None
+        )

@@ -60,3 +60,16 @@ def test_doc_id_is_sha256_of_the_bytes(tmp_path: Path) -> None:
     path = tmp_path / "a.pdf"
     path.write_bytes(b"hello")
     assert file_sha256(path) == "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+
+
+def test_only_regular_files_are_read(tmp_path: Path) -> None:
+    """A FIFO named *.pdf, in a folder or given directly, is an error; hashing it never blocks."""
+    import pytest
+
+    (tmp_path / "ok.pdf").write_bytes(b"%PDF-1.4")
+    os.mkfifo(tmp_path / "pipe.pdf")
+    found = {c.path.name: c.error for c in discover([tmp_path, tmp_path / "pipe.pdf"])}
+    assert found["ok.pdf"] is None
+    assert "not a regular file" in (found["pipe.pdf"] or "")
+    with pytest.raises(OSError, match="not a regular file"):
+        file_sha256(tmp_path / "pipe.pdf")
