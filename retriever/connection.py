@@ -7,7 +7,6 @@ RetrieverError in one place (errors.milvus_errors).
 from __future__ import annotations
 
 import json
-import logging
 import os
 import threading
 from collections.abc import Iterator, Sequence
@@ -23,6 +22,7 @@ from retriever.allocator import keep_freed_buffers
 from retriever.engine import Engine, engine_for
 from retriever.errors import LITE_OPEN_FAILED, StoreLockedError, convert_milvus_error, milvus_errors
 from retriever.filters import Filter
+from retriever.library_logs import quiet_library_logs
 from retriever.lite_core import LiteCore
 
 # Rows per page of query_iterator: small enough to stay far below gRPC and query-window limits even with
@@ -31,16 +31,14 @@ ITERATOR_BATCH = 512
 # Upserts are split so one request stays far below the 256 MiB gRPC message limit of Milvus/Milvus Lite.
 MAX_UPSERT_BYTES = 16 * 1024 * 1024
 
-
-class _DropLiteIteratorWarning(logging.Filter):
-    """Milvus Lite returns no iterator session timestamp, so pymilvus warns on every query_iterator;
-    the client-side timestamp it falls back to is exactly right for a single-process Lite store."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "failed to get mvccTs" not in record.getMessage()
+# Lite engines serve gRPC with grpc's default ping policy, under which pymilvus' keepalive pings (every 10 s,
+# even with no call in flight) count as strikes and end in `too_many_pings` GOAWAYs, each logged as an error
+# line. The server is on this machine (in this process for 3.x, a child process over a Unix socket for the
+# 2.5 core): a connection to it needs no keepalive, so the pings are turned off.
+LITE_GRPC_OPTIONS = {"grpc.keepalive_time_ms": 2**31 - 1, "grpc.keepalive_permit_without_calls": 0}
 
 
-logging.getLogger("pymilvus.client.iterator.query_iterator").addFilter(_DropLiteIteratorWarning())
+quiet_library_logs()
 
 
 def _skip_per_character_varchar_check() -> None:
@@ -313,7 +311,7 @@ def open_connection(uri: str | os.PathLike[str], *, timeout: float | None = None
         keep_freed_buffers()  # Lite's server threads share our heap: see retriever/allocator.py
     target = _acquire_lite(path, engine)
     try:
-        client = MilvusClient(uri=target, timeout=timeout)
+        client = MilvusClient(uri=target, timeout=timeout, grpc_options=LITE_GRPC_OPTIONS)
     except MilvusException as exc:
         _release_lite(lite_path)
         # pymilvus says only "Open local milvus failed"; tell a held lock apart from other failures

@@ -24,7 +24,16 @@ MAX_FILTER_DOCS = 100
 _UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
-def _safe_text(value: str) -> str:
+def safe_text(value: str) -> str:
+    """The rules every free text (a query, a question) follows on every surface: REST validates request bodies
+    with them (`SafeText`), the service facade checks the CLI's input with them.
+
+    Raises:
+        ValueError: control characters or unpaired surrogates (bytes that were not UTF-8 on a command line
+            arrive as those), blank, or over MAX_TEXT_CHARS.
+    """
+    if len(value) > MAX_TEXT_CHARS:
+        raise ValueError(f"text must be at most {MAX_TEXT_CHARS} characters")
     if _UNSAFE.search(value):
         raise ValueError("text must not contain control characters or unpaired surrogates")
     if not value.strip():
@@ -32,7 +41,7 @@ def _safe_text(value: str) -> str:
     return value
 
 
-SafeText = Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS), AfterValidator(_safe_text)]
+SafeText = Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS), AfterValidator(safe_text)]
 DocId = Annotated[str, Field(pattern=DOC_ID_PATTERN, description="sha256 hex of the document's bytes.")]
 PageId = Annotated[str, Field(pattern=PAGE_ID_PATTERN, description='"doc_id:page_no", page_no 1-based.')]
 AnswerMode = Literal["auto", "generate", "extract", "extractive"]
@@ -94,7 +103,10 @@ class SearchResults(BaseModel):
 class SearchHit(SearchResult):
     """One page found, over REST: the CLI's fields and where to get the page's image."""
 
-    image_url: str = Field(description="PNG render of the page (GET, same credentials).")
+    image_url: str = Field(
+        description="PNG render of the page (GET, same credentials): a path on this server, or a URL on the "
+        "server's configured public base URL."
+    )
 
 
 class SearchResponse(SearchResults):

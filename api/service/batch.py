@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from api.client.schemas import SearchResults
+from api.client.schemas import SearchResults, safe_text
 from api.service.facade import Service
 from retriever.errors import RetrieverError
 
@@ -79,7 +79,7 @@ def precomputed_queries(service: Service, texts: Sequence[str]) -> Iterator[dict
     Yields:
         text -> query vector.
     """
-    unique = list(dict.fromkeys(t for t in texts if t.strip()))
+    unique = list(dict.fromkeys(t for t in texts if _embeddable(t)))
     service.store()  # open the index first: the embedder follows the text model that built it
     inner = service.embedder
     table = dict(zip(unique, inner.embed(unique), strict=True)) if unique else {}
@@ -89,6 +89,15 @@ def precomputed_queries(service: Service, texts: Sequence[str]) -> Iterator[dict
         yield table
     finally:
         service._embedder = inner
+
+
+def _embeddable(text: str) -> bool:
+    """Texts the service will accept (the others are refused one by one, as errors of their own lines)."""
+    try:
+        safe_text(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _error(exc: Exception) -> str:

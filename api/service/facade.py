@@ -8,7 +8,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from api.client.schemas import AnswerResponse, ExtractResult, IndexStatus, SearchResult, SearchResults
+from api.client.schemas import (
+    AnswerResponse,
+    ExtractResult,
+    IndexStatus,
+    SearchResult,
+    SearchResults,
+    safe_text,
+)
 from api.service.answer import AnswerPipeline, Parts
 from api.service.reader import Reader
 from api.service.retrieval import retrieve
@@ -177,6 +184,7 @@ class Service:
     # -- online --
 
     def search(self, query: str, *, top_k: int = 10, doc_ids: list[str] | None = None) -> SearchResults:
+        """The top pages for a query. Raises ValueError for text REST would refuse (`checked_text`)."""
         hits = self.retrieve(query, top_k, doc_ids)
         return SearchResults(results=[_result(h, query) for h in hits])
 
@@ -195,8 +203,10 @@ class Service:
             mode: auto | generate | extract | extractive (see AnswerRequest). full_ocr: always answer from a
                 fresh full OCR of the top pages.
         Raises:
-            ModeUnavailableError: mode "generate" with no decoder. ValueError: an empty question.
+            ModeUnavailableError: mode "generate" with no decoder. ValueError: a question REST would refuse
+                (empty, control characters, not UTF-8: `checked_text`).
         """
+        checked_text(question)
         store = self.store()  # first: the embedder follows the index's text model
         vision = self.vision
         parts = Parts(store, self.embedder, self.reader, vision, self._vision_leg(store))
@@ -205,8 +215,7 @@ class Service:
 
     def retrieve(self, query: str, top_k: int, doc_ids: list[str] | None = None) -> list[SearchHit]:
         """The top pages for a query (hybrid search), as full page records for a reader or decoder."""
-        if not query.strip():
-            raise ValueError("the query is empty")
+        checked_text(query)
         store = self._store or self._open_beside_embedder()  # the embedder follows the index's text model
         return retrieve(
             store,
@@ -271,3 +280,15 @@ def _result(hit: SearchHit, query: str) -> SearchResult:
         snippet=snippet(page.text, query),
         page_id=page.page_id,
     )
+
+
+def checked_text(text: str) -> str:
+    """A query or question as REST would take it: not blank, no control characters, no unpaired surrogates
+    (the bytes of a command-line argument that were not UTF-8 arrive as those), within the length ceiling.
+
+    Raises:
+        ValueError: one line saying which rule the text breaks.
+    """
+    if not text.strip():
+        raise ValueError("the query is empty")
+    return safe_text(text)
