@@ -6,21 +6,25 @@ import email.utils
 import mimetypes
 import os
 import random
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel
 
 from api.client import constants as C
 from api.client.errors import APIConnectionError, APITimeoutError, VtragError, status_error
+from api.client.schemas import DOC_ID_PATTERN, JOB_ID_PATTERN, PAGE_ID_PATTERN
 
 M = TypeVar("M", bound=BaseModel)
 Timeout = float | httpx.Timeout | None
 FileInput = str | os.PathLike[str] | tuple[str, bytes | IO[bytes]]
+_ID_PATTERNS = {"doc_id": DOC_ID_PATTERN, "job_id": JOB_ID_PATTERN, "page_id": PAGE_ID_PATTERN}
 
 
 @dataclass
@@ -152,6 +156,18 @@ def read_files(files: Sequence[FileInput]) -> list[tuple[str, tuple[str, bytes, 
         ctype = mimetypes.guess_type(name)[0] or "application/octet-stream"
         parts.append(("files", (name, data, ctype)))
     return parts
+
+
+def path_id(kind: str, value: str) -> str:
+    """A path parameter checked against its pattern and percent-encoded, so no id can walk to another route
+    (`documents.get(doc_id="x/../<id>")` raises instead of fetching `<id>`).
+
+    Raises:
+        ValueError: `value` is not a `kind` ("doc_id", "job_id", "page_id").
+    """
+    if not isinstance(value, str) or not re.fullmatch(_ID_PATTERNS[kind], value):
+        raise ValueError(f"{kind} must match {_ID_PATTERNS[kind]}, got {value!r}")
+    return quote(value, safe="")
 
 
 def drop_none(**values: Any) -> dict[str, Any]:

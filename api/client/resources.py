@@ -10,7 +10,7 @@ from typing import Any, Literal, Protocol
 import httpx
 
 from api.client import constants as C
-from api.client.base import FileInput, Options, Timeout, drop_none, read_files
+from api.client.base import FileInput, Options, Timeout, drop_none, path_id, read_files
 from api.client.errors import JobTimeoutError
 from api.client.schemas import (
     DeleteResponse,
@@ -20,7 +20,19 @@ from api.client.schemas import (
     UploadResponse,
 )
 
-DocStatus = Literal["indexing", "complete", "deleting"]
+DocStatus = Literal["indexing", "complete", "failed", "deleting"]
+
+
+def _doc_path(doc_id: str) -> str:
+    return f"/v1/documents/{path_id('doc_id', doc_id)}"
+
+
+def _job_path(job_id: str) -> str:
+    return f"/v1/jobs/{path_id('job_id', job_id)}"
+
+
+def _image_path(page_id: str) -> str:
+    return f"/v1/pages/{path_id('page_id', page_id)}/image"
 
 
 class Sender(Protocol):
@@ -57,14 +69,10 @@ class Documents:
         )
 
     def get(self, *, doc_id: str, timeout: Timeout = None) -> DocumentResponse:
-        return self._client._call(
-            Options("GET", f"/v1/documents/{doc_id}", timeout=timeout), DocumentResponse
-        )
+        return self._client._call(Options("GET", _doc_path(doc_id), timeout=timeout), DocumentResponse)
 
     def delete(self, *, doc_id: str, timeout: Timeout = None) -> DeleteResponse:
-        return self._client._call(
-            Options("DELETE", f"/v1/documents/{doc_id}", timeout=timeout), DeleteResponse
-        )
+        return self._client._call(Options("DELETE", _doc_path(doc_id), timeout=timeout), DeleteResponse)
 
 
 class Jobs:
@@ -72,7 +80,7 @@ class Jobs:
         self._client = client
 
     def get(self, *, job_id: str, timeout: Timeout = None) -> JobResponse:
-        return self._client._call(Options("GET", f"/v1/jobs/{job_id}", timeout=timeout), JobResponse)
+        return self._client._call(Options("GET", _job_path(job_id), timeout=timeout), JobResponse)
 
     def wait(
         self,
@@ -98,7 +106,7 @@ class Pages:
 
     def image(self, *, page_id: str, mode: str | None = None, timeout: Timeout = None) -> bytes:
         """The page rendered as PNG bytes."""
-        options = Options("GET", f"/v1/pages/{page_id}/image", params=drop_none(mode=mode), timeout=timeout)
+        options = Options("GET", _image_path(page_id), params=drop_none(mode=mode), timeout=timeout)
         return self._client._raw(options).content
 
 
@@ -119,14 +127,10 @@ class AsyncDocuments:
         )
 
     async def get(self, *, doc_id: str, timeout: Timeout = None) -> DocumentResponse:
-        return await self._client._call(
-            Options("GET", f"/v1/documents/{doc_id}", timeout=timeout), DocumentResponse
-        )
+        return await self._client._call(Options("GET", _doc_path(doc_id), timeout=timeout), DocumentResponse)
 
     async def delete(self, *, doc_id: str, timeout: Timeout = None) -> DeleteResponse:
-        return await self._client._call(
-            Options("DELETE", f"/v1/documents/{doc_id}", timeout=timeout), DeleteResponse
-        )
+        return await self._client._call(Options("DELETE", _doc_path(doc_id), timeout=timeout), DeleteResponse)
 
 
 class AsyncJobs:
@@ -134,7 +138,7 @@ class AsyncJobs:
         self._client = client
 
     async def get(self, *, job_id: str, timeout: Timeout = None) -> JobResponse:
-        return await self._client._call(Options("GET", f"/v1/jobs/{job_id}", timeout=timeout), JobResponse)
+        return await self._client._call(Options("GET", _job_path(job_id), timeout=timeout), JobResponse)
 
     async def wait(
         self,
@@ -159,5 +163,5 @@ class AsyncPages:
         self._client = client
 
     async def image(self, *, page_id: str, mode: str | None = None, timeout: Timeout = None) -> bytes:
-        options = Options("GET", f"/v1/pages/{page_id}/image", params=drop_none(mode=mode), timeout=timeout)
+        options = Options("GET", _image_path(page_id), params=drop_none(mode=mode), timeout=timeout)
         return (await self._client._raw(options)).content
