@@ -80,13 +80,24 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535, description="Port `vtrag serve` listens on.")
     api_keys: SecretStr | None = Field(
         None,
-        description="Comma-separated API keys (>= 16 characters each) or `sha256:<hex>` digests of keys. "
-        "Clients send `Authorization: Bearer <key>`.",
+        description="Comma-separated API keys (>= 16 characters each) or `sha256:<hex>` digests of keys, "
+        "each optionally scoped: `read:KEY` (reads only), `write:KEY` (reads and writes); an entry with no "
+        "scope is a full key (reads and writes). Clients send `Authorization: Bearer <key>`.",
     )
     public_reads: bool = Field(
         False,
-        description="Serve reads (search, answer, documents, pages) without a key even when keys are set. "
-        "With no keys configured reads are always open.",
+        description="Serve reads (search, answer, documents, pages) without a key even when keys are set; a "
+        "key that is sent must still be valid. With no keys configured reads are always open.",
+    )
+    docs_access: Literal["read", "open", "off"] = Field(
+        "read",
+        description="Who may see /docs, /redoc and /openapi.json: `read` (whoever may read), `open` "
+        "(anyone), `off` (not served).",
+    )
+    public_base_url: str | None = Field(
+        None,
+        description="The server's public root (https://host/prefix), for absolute links in responses; unset: "
+        "links are paths relative to the server. Never taken from the request's Host header.",
     )
     allow_unauthenticated_writes: bool = Field(
         False,
@@ -106,6 +117,15 @@ class Settings(BaseSettings):
         2000, ge=1, le=20_000, description="Longest search query or question, in characters."
     )
     max_pending_jobs: int = Field(64, ge=1, le=10_000, description="Upload jobs queued before 429.")
+    max_concurrent_uploads: int = Field(
+        2, ge=1, le=64, description="Upload requests received at once; more get a 429 with Retry-After."
+    )
+    min_free_bytes: int = Field(
+        100 * 2**20,
+        ge=0,
+        le=2**50,
+        description="Free disk space under the data dir below which /readyz reports the server not ready.",
+    )
     answer_max_pages: int = Field(
         5, ge=1, le=20, description="Top pages whose stored tokens are decoded for an answer."
     )
@@ -162,13 +182,21 @@ class Settings(BaseSettings):
             return None
         entries = [e.strip() for e in value.get_secret_value().split(",") if e.strip()]
         for entry in entries:
-            if entry.startswith("sha256:"):
-                if not re.fullmatch(r"[0-9a-fA-F]{64}", entry[7:]):
+            key = split_scope(entry)[1]
+            if key.startswith("sha256:"):
+                if not re.fullmatch(r"[0-9a-fA-F]{64}", key[7:]):
                     raise ValueError("an api_keys entry 'sha256:<hex>' needs 64 hex digits")
-            elif len(entry) < 16 or not re.fullmatch(r"[\x21-\x7e]+", entry):
+            elif len(key) < 16 or not re.fullmatch(r"[\x21-\x7e]+", key):
                 # Short keys can be guessed; spaces and control characters do not survive HTTP headers.
                 raise ValueError("api keys need at least 16 printable ASCII characters, no spaces or commas")
         return SecretStr(",".join(entries)) if entries else None
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _public_base_url(cls, value: str | None) -> str | None:
+        if value and not re.fullmatch(r"https?://[^\s/?#@]+(/[^\s?#]*)?", value):
+            raise ValueError("public_base_url must look like https://host[:port][/prefix], no query or user")
+        return value.rstrip("/") if value else None
 
     @model_validator(mode="after")
     def _writes_need_keys_off_loopback(self) -> Settings:
@@ -179,16 +207,16 @@ class Settings(BaseSettings):
             )
         return self
 
-    def api_key_digests(self) -> tuple[bytes, ...]:
-        """sha256 digests of the configured keys (plain keys hashed here), for constant-time checks."""
+    def api_key_entries(self) -> tuple[tuple[bytes, frozenset[str]], ...]:
+        """(sha256 digest, scopes) of each configured key (plain keys hashed here), for constant-time
+        checks."""
         if self.api_keys is None:
             return ()
         out = []
         for entry in self.api_keys.get_secret_value().split(","):
-            if entry.startswith("sha256:"):
-                out.append(bytes.fromhex(entry[7:]))
-            else:
-                out.append(hashlib.sha256(entry.encode()).digest())
+            scopes, key = split_scope(entry)
+            hashed = key.startswith("sha256:")
+            out.append((bytes.fromhex(key[7:]) if hashed else hashlib.sha256(key.encode()).digest(), scopes))
         return tuple(out)
 
     @property
@@ -207,6 +235,18 @@ class Settings(BaseSettings):
     def index_uri(self) -> str:
         """What the retriever opens: the server URI, or the Milvus Lite file under data_dir."""
         return self.milvus_uri or str(self.data_dir / "milvus.db")
+
+
+SCOPES = {"read": frozenset({"read"}), "write": frozenset({"read", "write"})}
+FULL_ACCESS = SCOPES["write"]
+
+
+def split_scope(entry: str) -> tuple[frozenset[str], str]:
+    """An api_keys entry as (scopes, key): `read:K` reads, `write:K` reads and writes, a bare K does both."""
+    prefix, sep, rest = entry.partition(":")
+    if sep and prefix in SCOPES:
+        return SCOPES[prefix], rest
+    return FULL_ACCESS, entry
 
 
 def is_loopback(host: str) -> bool:

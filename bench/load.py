@@ -37,6 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from api.cli.serve import serve_argv  # noqa: E402
 from api.client import AsyncClient, Client, VtragError  # noqa: E402
 
 MAX_SECONDS = 600
@@ -107,20 +108,7 @@ def local_server(workdir: Path) -> Iterator[tuple[str, str]]:
     }
     log = (workdir / "server.log").open("w")
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "api.cli",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(workdir / "data"),
-            "--log-level",
-            "warning",
-        ],
+        serve_argv(sys.executable, port=port, data_dir=workdir / "data"),
         cwd=ROOT,
         env=env,
         stdout=log,

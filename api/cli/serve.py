@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -27,8 +28,9 @@ def serve(
 ) -> None:
     """Serve search, answers, extraction and uploads over REST (/v1, OpenAPI at /docs).
 
-    API keys come from VTRAG_API_KEYS only (never a flag: it would show in the process list). With no keys,
-    reads are open and writes are refused unless VTRAG_ALLOW_UNAUTHENTICATED_WRITES=1 on a loopback host.
+    API keys come from VTRAG_API_KEYS only (never a flag: it would show in the process list), each optionally
+    scoped `read:` or `write:` (docs/SERVICE.md). With no keys, reads are open and writes are refused unless
+    VTRAG_ALLOW_UNAUTHENTICATED_WRITES=1 on a loopback host.
     """
     import uvicorn
 
@@ -58,3 +60,9 @@ def serve(
         )
     # One process: Milvus Lite lets one process open the data dir, and the upload jobs run in this one.
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level, workers=1)
+
+
+def serve_argv(python: str, *, port: int, data_dir: Path, host: str = "127.0.0.1") -> list[str]:
+    """The command line that runs `vtrag serve` as a child process (benchmarks and tests start it so)."""
+    argv = [python, "-m", "api.cli", "serve", "--host", host, "--port", str(port)]
+    return [*argv, "--data-dir", str(data_dir), "--log-level", "warning"]

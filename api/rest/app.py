@@ -1,4 +1,4 @@
-"""The FastAPI app: `create_app(settings)`. Routers per resource under /v1; OpenAPI at /docs.
+"""The FastAPI app: `create_app(settings)`. Routers per resource under /v1; OpenAPI at /docs (`docs_access`).
 
 Importing this module loads nothing heavy: the index, the text model and the vision model are opened in the
 lifespan, when the server starts.
@@ -13,8 +13,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
+from api.rest.access import route_access
+from api.rest.auth import Access, check_access
 from api.rest.errors import install_error_handlers
-from api.rest.middleware import BodyLimitMiddleware, MetricsMiddleware, UnhandledErrorMiddleware
+from api.rest.gate import RequestGate
+from api.rest.middleware import MetricsMiddleware, UnhandledErrorMiddleware
 from api.rest.routers import answer, documents, extract, health, jobs, pages, search
 from api.rest.state import ServerState
 from api.service.facade import Service
@@ -48,26 +51,47 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
             app.state.vtrag = None
             await run_in_threadpool(state.stop)
 
+    docs = settings.docs_access != "off"
     app = FastAPI(
         title="vtrag",
         version="0.1.0",
         summary="Vision-token RAG: search, answers with citations, extraction, document uploads.",
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
     )
     install_error_handlers(app)
-    for router in (search, answer, extract, documents, jobs, pages, health):
-        app.include_router(router.router)
-    web.install(app)  # the web page at / (api/web/)
+    routers = [m.router for m in (search, answer, extract, documents, jobs, pages, health)]
+    for router in routers:
+        app.include_router(router)
+    web.install(app)  # the web page at / (api/web/): open, like /healthz, it holds no data
+    routers.append(web.router)
 
     upload_limit = settings.max_upload_bytes * settings.max_files_per_request + MULTIPART_OVERHEAD
+    keys = settings.api_key_entries()
 
-    def body_limit(method: str, path: str) -> int:
+    def body_limit(method: str, path: str) -> tuple[int, bool]:
         if method == "POST" and path.rstrip("/") == "/v1/documents":
-            return upload_limit
-        return settings.max_body_bytes
+            return upload_limit, True
+        return settings.max_body_bytes, False
+
+    def check(access: Access, authorization: str | None) -> None:
+        check_access(
+            access,
+            authorization,
+            keys=keys,
+            public_reads=settings.public_reads,
+            allow_unauthenticated_writes=settings.allow_unauthenticated_writes,
+        )
 
     app.add_middleware(UnhandledErrorMiddleware)
-    app.add_middleware(BodyLimitMiddleware, limit_for=body_limit)
-    app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: 413s are measured too
+    app.add_middleware(
+        RequestGate,
+        access_for=route_access(app, routers, settings.docs_access),
+        check=check,
+        limit_for=body_limit,
+        max_uploads=settings.max_concurrent_uploads,
+    )
+    app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: 401s, 413s and 429s are measured too
     return app

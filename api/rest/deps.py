@@ -50,7 +50,7 @@ def _require(
     check_access(
         kind,
         _credentials(request, credentials),
-        digests=state.key_digests,
+        keys=state.keys,
         public_reads=s.public_reads,
         allow_unauthenticated_writes=s.allow_unauthenticated_writes,
     )

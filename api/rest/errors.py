@@ -6,6 +6,7 @@ went away, a bug), never that the request was wrong.
 
 from __future__ import annotations
 
+import errno
 import logging
 from typing import Any
 
@@ -34,7 +35,10 @@ _TYPES = {
     429: "rate_limited",
     500: "internal_error",
     503: "unavailable",
+    507: "insufficient_storage",
 }
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)  # a full disk (or quota): 507, not a bare 500
+DISK_FULL_MESSAGE = "the server's disk is full; the request was not stored (retry once space is freed)"
 
 
 class ApiError(Exception):
@@ -98,6 +102,11 @@ def install_error_handlers(app: FastAPI) -> None:
         status = exc.status_code
         message = exc.detail if isinstance(exc.detail, str) else _TYPES.get(status, "error")
         if status == 400 and "parsing the body" in message:
+            if is_disk_full(exc.__cause__):  # the multipart parser could not spool the upload
+                state = getattr(request.app.state, "vtrag", None)
+                if state is not None:
+                    state.disk.full()
+                return error_response(507, _TYPES[507], DISK_FULL_MESSAGE)
             status = 422  # malformed JSON or multipart: the body is not valid, like any validation error
         headers = dict(exc.headers) if exc.headers else None
         return error_response(status, _TYPES.get(status, "error"), message, headers=headers)
@@ -110,6 +119,10 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.retriable or isinstance(exc, StoreLockedError):
             return error_response(503, "unavailable", exc.message, headers={"Retry-After": "2"})
         return error_response(500, "store_error", exc.message)
+
+
+def is_disk_full(exc: BaseException | None) -> bool:
+    return isinstance(exc, OSError) and exc.errno in NO_SPACE
 
 
 def _clean_errors(errors: Any) -> list[dict[str, Any]]:

@@ -1,9 +1,10 @@
 """Upload jobs: one background thread runs the build job over stored uploads, one job at a time.
 
 Milvus Lite allows one process per data dir, so the server's Service owns the index and every write
-happens in this process: jobs run here in order, holding the write lock that deletes also take. Jobs are
-kept in memory; uploads that were stored but never indexed (a restart mid-queue) are found again at startup
-and queued as a recovery job.
+happens in this process: jobs run here in order, holding the write lock that deletes also take. Each job's
+record is written to disk when it is queued, starts, finishes a file and ends (api/rest/job_records.py), so
+its id still answers after a restart; a job the server stopped in is queued again under its own id at start
+(api/rest/recovery.py), for the files it had not finished.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from api.client.schemas import JobFile, JobProgress, JobResponse
+from api.rest.job_records import JobRecords
 from api.rest.uploads import StoredUpload
 from api.service.facade import Service
 from api.service.metrics import Metrics
@@ -74,6 +76,42 @@ class Job:
             error=self.error,
         )
 
+    def record(self) -> dict[str, Any]:
+        """The job as a JSON-able dict (what JobRecords stores)."""
+        return {
+            "job_id": self.job_id,
+            "status": self.status,
+            "created_at": self.created_at,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "pages_done": self.pages_done,
+            "pages_total": self.pages_total,
+            "error": self.error,
+            "files": [
+                {
+                    "path": str(f.path),
+                    "filename": f.filename,
+                    "doc_id": f.doc_id,
+                    "pages": f.pages,
+                    "status": f.status,
+                    "error": f.error,
+                }
+                for f in self.files
+            ],
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Job:
+        files = [
+            _File(Path(f["path"]), f["filename"], f["doc_id"], int(f["pages"]), f["status"], f["error"])
+            for f in record["files"]
+        ]
+        job = cls(record["job_id"], files, created_at=float(record["created_at"]))
+        job.status, job.error = record["status"], record["error"]
+        job.started_at, job.finished_at = record["started_at"], record["finished_at"]
+        job.pages_done, job.pages_total = int(record["pages_done"]), int(record["pages_total"])
+        return job
+
 
 class JobRunner:
     """The in-process job queue and its worker thread.
@@ -84,6 +122,7 @@ class JobRunner:
         metrics: pages and documents indexed are counted here.
         max_pending: jobs that may wait before `submit` refuses.
         keep: finished jobs remembered for GET /v1/jobs/{id}.
+        records: where job records are kept across restarts (None: in memory only).
     """
 
     def __init__(
@@ -94,8 +133,10 @@ class JobRunner:
         metrics: Metrics,
         max_pending: int,
         keep: int = 1000,
+        records: JobRecords | None = None,
     ) -> None:
         self.service = service
+        self.records = records
         self.write_lock = write_lock
         self.metrics = metrics
         self.max_pending = max_pending
@@ -130,20 +171,52 @@ class JobRunner:
 
     # -- API --
 
-    def submit(self, uploads: list[StoredUpload]) -> Job:
-        """Queue a job indexing `uploads`. Raises QueueFullError when max_pending jobs already wait."""
+    def submit(self, uploads: list[StoredUpload], *, limit: bool = True) -> Job:
+        """Queue a job indexing `uploads`. Raises QueueFullError when max_pending jobs already wait (unless
+        `limit` is off: recovery at start must queue what it finds)."""
         unique: dict[str, StoredUpload] = {}
         for upload in uploads:  # the same bytes twice: index once, under the first name
             unique.setdefault(upload.doc_id, upload)
         files = [_File(u.path, u.filename, u.doc_id, u.pages) for u in unique.values()]
         job = Job(uuid.uuid4().hex, files)
         with self._lock:
-            if self.queued() >= self.max_pending:
+            if limit and self.queued() >= self.max_pending:
                 raise QueueFullError(f"{self.max_pending} jobs are already waiting")
             self._jobs[job.job_id] = job
             self._trim()
+            self._save(job)
         self._queue.put(job)
         return job
+
+    def restore(self) -> list[Job]:
+        """Load the stored job records (at start, before `start`); returns the jobs that never finished."""
+        if self.records is None:
+            return []
+        unfinished = []
+        with self._lock:
+            for record in self.records.load():
+                try:
+                    job = Job.from_record(record)
+                except (KeyError, TypeError, ValueError):
+                    continue
+                self._jobs[job.job_id] = job
+                if job.finished_at is None:
+                    unfinished.append(job)
+            self._trim()
+        return unfinished
+
+    def requeue(self, job: Job, gone: set[str]) -> None:
+        """Queue a restored job again under its own id, for its files still to do; files of `gone` doc ids
+        (deleted meanwhile) fail instead."""
+        with self._lock:
+            job.status, job.started_at, job.pages_done, job.pages_total = "queued", None, 0, 0
+            for f in job.files:
+                if f.status in ("queued", "running") and f.doc_id in gone:
+                    f.status, f.error = "failed", "the document was deleted before it was indexed"
+                elif f.status == "running":
+                    f.status = "queued"
+            self._save(job)
+        self._queue.put(job)
 
     def get(self, job_id: str) -> JobResponse | None:
         with self._lock:
@@ -162,6 +235,13 @@ class JobRunner:
         finished = [k for k, j in self._jobs.items() if j.finished_at is not None]
         for key in finished[: max(0, len(self._jobs) - self.keep)]:
             del self._jobs[key]
+            if self.records is not None:
+                self.records.remove(key)
+
+    def _save(self, job: Job) -> None:
+        """Write the job's record (callers hold self._lock)."""
+        if self.records is not None:
+            self.records.save(job.record())
 
     # -- worker --
 
@@ -177,8 +257,10 @@ class JobRunner:
 
     def _run(self, job: Job) -> None:
         by_path = {str(f.path): f for f in job.files}
+        todo = [f.path for f in job.files if f.status == "queued"]
         with self._lock:
             job.status, job.started_at = "running", time.time()
+            self._save(job)
 
         def on_event(event: dict[str, Any]) -> None:
             kind = event.get("event")
@@ -193,6 +275,7 @@ class JobRunner:
                         f.status = str(event.get("status", "failed"))
                         f.error = str(event.get("error", ""))
                         f.pages = int(event.get("pages") or f.pages)
+                        self._save(job)
             if kind == "pages":
                 self.metrics.inc("vtrag_pages_indexed_total", int(event.get("written", 0)))
             elif kind == "document":
@@ -200,7 +283,8 @@ class JobRunner:
 
         try:
             with self.write_lock:
-                self.service.build([f.path for f in job.files], on_event=on_event)
+                if todo:
+                    self.service.build(todo, on_event=on_event)
         except Exception as exc:
             log.exception("job %s failed", job.job_id)
             with self._lock:
@@ -215,5 +299,6 @@ class JobRunner:
             else:
                 job.status = "partial" if failed else "succeeded"
             job.finished_at = time.time()
+            self._save(job)
             self._trim()
         self.metrics.inc("vtrag_jobs_total", status=job.status)

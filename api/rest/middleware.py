@@ -1,11 +1,14 @@
-"""ASGI middleware: request body limits (413 before the app reads too much) and request metrics."""
+"""ASGI middleware: request metrics, the last-resort 500, and errors sent straight from ASGI.
+
+The gate every request passes before the app reads its body (keys, scopes, body limits, uploads at once)
+is api/rest/gate.py.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import time
-from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -14,79 +17,24 @@ from api.service.metrics import Metrics
 log = logging.getLogger("vtrag.api")
 
 
-class _TooLarge(Exception):
-    pass
-
-
 def _error_body(status: int, type_: str, message: str, detail: object = None) -> bytes:
     return json.dumps({"error": {"type": type_, "message": message, "detail": detail}}).encode()
 
 
-async def send_json_error(send: Send, status: int, type_: str, message: str, detail: object = None) -> None:
+async def send_json_error(
+    send: Send,
+    status: int,
+    type_: str,
+    message: str,
+    detail: object = None,
+    headers: dict[str, str] | None = None,
+) -> None:
+    """Answer with an error in the API's shape, straight from ASGI (no app involved)."""
     body = _error_body(status, type_, message, detail)
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})
-
-
-class BodyLimitMiddleware:
-    """Refuse request bodies over a limit with a 413 in the API's error shape.
-
-    A declared Content-Length over the limit is refused before the app runs; a chunked body is counted as it
-    streams, and once it passes the limit whatever the app was about to answer is replaced by the 413
-    (FastAPI turns a failing body read into its own 400 otherwise).
-
-    Args:
-        app: the wrapped app.
-        limit_for: (method, path) -> the limit in bytes for that request.
-    """
-
-    def __init__(self, app: ASGIApp, limit_for: Callable[[str, str], int]) -> None:
-        self.app = app
-        self.limit_for = limit_for
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        limit = self.limit_for(scope["method"], scope["path"])
-        detail = {"limit_bytes": limit}
-        declared = _content_length(scope)
-        if declared is not None and declared > limit:
-            await send_json_error(send, 413, "payload_too_large", "the request body is too large", detail)
-            return
-        seen = 0
-        exceeded = False
-        started = False
-
-        async def limited_receive() -> Message:
-            nonlocal seen, exceeded
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > limit:
-                    exceeded = True
-                    raise _TooLarge
-            return message
-
-        async def guarded_send(message: Message) -> None:
-            nonlocal started
-            if exceeded:
-                if message["type"] == "http.response.start" and not started:
-                    started = True
-                    await send_json_error(
-                        send, 413, "payload_too_large", "the request body is too large", detail
-                    )
-                return  # drop the app's own answer to the cut-off body
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, guarded_send)
-        except _TooLarge:
-            if not started:
-                await send_json_error(send, 413, "payload_too_large", "the request body is too large", detail)
 
 
 class MetricsMiddleware:
@@ -115,16 +63,6 @@ class MetricsMiddleware:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
             self.metrics.observe_request(scope["method"], template, status, time.perf_counter() - start)
-
-
-def _content_length(scope: Scope) -> int | None:
-    for name, value in scope.get("headers", []):
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
 
 
 class UnhandledErrorMiddleware:

@@ -1,25 +1,26 @@
-"""What a running server holds: the Service (index, models), the upload store, the job runner, metrics.
+"""What a running server holds: the Service (index, models), the upload store, the job runner, metrics, keys.
 
 Built in the app's lifespan (`ServerState.start`), so importing the app loads nothing.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from api.rest.auth import KeyEntry
+from api.rest.disk import DiskWatch
+from api.rest.job_records import JobRecords
 from api.rest.jobs import JobRunner
-from api.rest.uploads import StoredUpload, UploadStore
+from api.rest.recovery import recover
+from api.rest.uploads import UploadStore
 from api.service.answer import AnswerPipeline
 from api.service.facade import Service
 from api.service.metrics import Metrics
 from api.service.page_sources import PageSources
 from api.settings import Settings
-
-log = logging.getLogger("vtrag.api")
 
 
 @dataclass
@@ -32,17 +33,20 @@ class ServerState:
     sources: PageSources
     write_lock: threading.Lock
     model_lock: threading.Lock
-    key_digests: tuple[bytes, ...] = ()
+    disk: DiskWatch
+    keys: tuple[KeyEntry, ...] = ()
 
     @classmethod
     def start(cls, settings: Settings, service: Service, metrics: Metrics) -> ServerState:
-        """Open the index (creating it on a fresh data dir), load the models, start the job thread.
+        """Open the index (creating it on a fresh data dir), load the models, put right what a crash left
+        (api/rest/recovery.py), start the job thread.
 
         Raises:
             RetrieverError: the index cannot be opened (locked by another process, config mismatch, ...).
         """
-        service.store(for_build=True)  # create-or-check with this server's config; the server owns it now
+        store = service.store(for_build=True)  # create-or-check with this server's config; the server owns it
         service.retrieve("warm up", 1)  # load the text model and Milvus' segments before the first request
+        data_dir = Path(os.path.abspath(settings.data_dir))
         uploads = UploadStore(
             Path(os.path.abspath(settings.uploads_dir)),
             max_bytes=settings.max_upload_bytes,
@@ -51,7 +55,11 @@ class ServerState:
         write_lock, model_lock = threading.Lock(), threading.Lock()
         sources = PageSources()
         jobs = JobRunner(
-            service, write_lock=write_lock, metrics=metrics, max_pending=settings.max_pending_jobs
+            service,
+            write_lock=write_lock,
+            metrics=metrics,
+            max_pending=settings.max_pending_jobs,
+            records=JobRecords(data_dir / "jobs"),
         )
         # The service answers with this server's counters, model lock and uploaded filenames.
         service.answers = AnswerPipeline(
@@ -66,28 +74,13 @@ class ServerState:
             sources,
             write_lock,
             model_lock,
-            key_digests=settings.api_key_digests(),
+            DiskWatch([data_dir, uploads.root], settings.min_free_bytes),
+            keys=settings.api_key_entries(),
         )
+        recover(store, uploads, jobs)
         jobs.start()
-        state._resume_uploads()
         return state
 
     def stop(self) -> None:
         self.jobs.stop()
         self.service.close()
-
-    def _resume_uploads(self) -> None:
-        """Queue stored uploads whose documents never became complete (the server stopped mid-queue)."""
-        store = self.service.store()
-        todo = []
-        for path in self.uploads.stored():
-            doc_id = self.uploads.owns(path)
-            if doc_id is None:
-                continue
-            doc = store.get_doc(doc_id)
-            if doc is None or doc.status != "complete":
-                name = self.uploads.filename(doc_id) or path.name
-                todo.append(StoredUpload(doc_id, path, name, path.stat().st_size, 0))
-        if todo:
-            job = self.jobs.submit(todo)
-            log.info("resuming %d stored upload(s) as job %s", len(todo), job.job_id)

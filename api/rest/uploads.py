@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from api.rest.errors import DISK_FULL_MESSAGE, is_disk_full
 from indexer.documents import open_document
 from indexer.errors import SourceError
 
@@ -31,7 +32,10 @@ _MAGIC: list[tuple[bytes, int, str]] = [  # (signature, offset, extension)
     (b"MM\x00*", 0, ".tif"),
     (b"BM", 0, ".bmp"),
 ]
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# C0/C1 controls, and the bidi controls that make a shown name read otherwise than it is
+# ("invoice<RLO>fdp.exe" shows as "invoiceexe.pdf"): embeddings, overrides, isolates, marks.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+TOMBSTONE = ".deleting"  # `<sha256>.deleting`: a delete began; start-up finishes it
 
 
 class UploadError(Exception):
@@ -106,9 +110,9 @@ class UploadStore:
             UploadError: 413 (a file over max_bytes or max_pages), 415 (not a supported type), 422 (empty,
             corrupt, encrypted, ...). Nothing is stored then.
         """
-        self.incoming.mkdir(parents=True, exist_ok=True)
         staged: list[tuple[Path, StoredUpload]] = []
         try:
+            self.incoming.mkdir(parents=True, exist_ok=True)
             for index, (name, stream) in enumerate(files):
                 staged.append(self._stage(index, display_filename(name), stream))
             for temp, upload in staged:
@@ -117,6 +121,10 @@ class UploadStore:
                 else:
                     os.replace(temp, upload.path)
                 self._write_sidecar(upload)
+        except OSError as exc:
+            if is_disk_full(exc):
+                raise UploadError(507, DISK_FULL_MESSAGE) from None
+            raise
         finally:
             for temp, _ in staged:
                 temp.unlink(missing_ok=True)
@@ -218,10 +226,49 @@ class UploadStore:
             return []
         return sorted(p for p in self.root.iterdir() if STORED_NAME.match(p.name))
 
+    def has(self, doc_id: str) -> bool:
+        """Whether a file of this document is stored."""
+        return any(STORED_NAME.match(p.name) for p in self.root.glob(f"{doc_id}.*"))
+
+    # -- deleting: a tombstone first, so a delete cut by a crash is finished at start-up, never undone --
+
+    def mark_deleting(self, doc_id: str) -> None:
+        """Record, durably, that `doc_id` is being deleted (before anything of it is removed)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        tombstone = self.root / f"{doc_id}{TOMBSTONE}"
+        with tombstone.open("wb") as f:
+            os.fsync(f.fileno())
+        _fsync_dir(self.root)
+
+    def deleting(self) -> list[str]:
+        """Doc ids whose delete began and did not finish."""
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name[: -len(TOMBSTONE)] for p in self.root.glob(f"*{TOMBSTONE}"))
+
     def remove(self, doc_id: str) -> None:
-        """Delete a document's stored file and sidecar."""
+        """Delete a document's stored file and sidecar, then its tombstone (the last trace of a delete)."""
         for path in self.root.glob(f"{doc_id}.*"):
             if STORED_NAME.match(path.name) or path.name == f"{doc_id}.json":
                 path.unlink(missing_ok=True)
         with self._lock:
             self._names.pop(doc_id, None)
+        (self.root / f"{doc_id}{TOMBSTONE}").unlink(missing_ok=True)
+
+    def clean_incoming(self) -> int:
+        """Remove what uploads cut short by a crash left half-written; returns how many files."""
+        if not self.incoming.is_dir():
+            return 0
+        removed = 0
+        for path in self.incoming.iterdir():
+            path.unlink(missing_ok=True)
+            removed += 1
+        return removed
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

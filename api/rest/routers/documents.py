@@ -27,7 +27,7 @@ router = APIRouter(prefix="/v1/documents", tags=["documents"])
 DocIdPath = Annotated[str, Path(pattern=DOC_ID_PATTERN, description="sha256 hex of the document's bytes.")]
 DELETE_WAIT_S = 30.0  # a delete waits this long for a running upload job before answering 409
 _ERRORS: dict[int | str, dict[str, object]] = {
-    code: {"model": ErrorResponse} for code in (401, 403, 404, 409, 413, 415, 422, 429)
+    code: {"model": ErrorResponse} for code in (401, 403, 404, 409, 413, 415, 422, 429, 507)
 }
 
 
@@ -50,6 +50,8 @@ def upload(
     try:
         stored = state.uploads.save_all((f.filename, f.file) for f in files)
     except UploadError as exc:
+        if exc.status == 507:
+            state.disk.full()
         raise ApiError(exc.status, exc.message, detail=exc.detail) from None
     try:
         job = state.jobs.submit(stored)
@@ -80,7 +82,7 @@ def _discard_unindexed(state: ServerState, stored: list[StoredUpload]) -> None:
 def list_documents(
     state: State,
     _: ReadAccess,
-    status: Annotated[Literal["indexing", "complete", "deleting"] | None, Query()] = None,
+    status: Annotated[Literal["indexing", "complete", "failed", "deleting"] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> DocumentListResponse:
@@ -102,21 +104,26 @@ def get_document(doc_id: DocIdPath, state: State, _: ReadAccess) -> DocumentResp
 
 @router.delete("/{doc_id}", response_model=DeleteResponse, responses=_ERRORS)
 def delete_document(doc_id: DocIdPath, state: State, _: WriteAccess) -> DeleteResponse:
-    """Remove a document, its pages, its tokens and its stored upload."""
+    """Remove a document, its pages, its tokens and its stored upload (a failed document too).
+
+    A tombstone is written first, so a delete cut short by a crash is finished at the next start, never undone
+    by re-indexing the stored upload."""
     if not state.write_lock.acquire(timeout=DELETE_WAIT_S):
         raise ApiError(
             409, "an upload job is writing to the index; retry later", headers={"Retry-After": "5"}
         )
     try:
-        deleted = state.service.delete(doc_id)
+        if any(state.uploads.owns(p) == doc_id for p in state.jobs.pending_paths()):
+            raise ApiError(409, "this document is queued for indexing; retry once its job has run")
+        known = state.service.store().get_doc(doc_id) is not None or state.uploads.has(doc_id)
+        if not known:
+            raise ApiError(404, f"no document {doc_id}")
+        state.uploads.mark_deleting(doc_id)
+        state.service.delete(doc_id)
+        state.uploads.remove(doc_id)
     finally:
         state.write_lock.release()
-    if not deleted:
-        raise ApiError(404, f"no document {doc_id}")
-    pending = state.jobs.pending_paths()
-    if not any(state.uploads.owns(p) == doc_id for p in pending):
-        state.uploads.remove(doc_id)
-    return DeleteResponse(deleted=deleted)
+    return DeleteResponse(deleted=[doc_id])
 
 
 def _document(state: ServerState, doc: DocRecord) -> DocumentResponse:

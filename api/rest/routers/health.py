@@ -21,9 +21,9 @@ def healthz() -> HealthResponse:
 
 @router.get("/readyz", response_model=ReadyResponse, responses={503: {"model": ErrorResponse}})
 def readyz(request: Request) -> ReadyResponse | JSONResponse:
-    """Ready to serve: the index answers, the models are loaded and the job thread runs."""
+    """Ready to serve: the index answers, the models are loaded, the job thread runs and the disk has room."""
     state = getattr(request.app.state, "vtrag", None)
-    checks = {"index": "not open", "jobs": "not running"}
+    checks = {"index": "not open", "jobs": "not running", "disk": "unknown"}
     if state is not None:
         try:
             state.service.store().get_doc("0" * 64)
@@ -31,6 +31,7 @@ def readyz(request: Request) -> ReadyResponse | JSONResponse:
         except Exception as exc:  # any failure means not ready; the message says why
             checks["index"] = f"error: {exc}"
         checks["jobs"] = "ok" if state.jobs.alive else "not running"
+        checks["disk"] = state.disk.check()
     if all(v == "ok" for v in checks.values()):
         return ReadyResponse(status="ready", checks=checks)
     return error_response(503, "unavailable", "not ready", checks)

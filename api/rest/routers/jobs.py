@@ -22,5 +22,5 @@ def get_job(job_id: Annotated[str, Path(pattern=JOB_ID_PATTERN)], state: State, 
     """Status (queued | running | succeeded | partial | failed), progress and each file's outcome."""
     job = state.jobs.get(job_id)
     if job is None:
-        raise ApiError(404, f"no job {job_id} (jobs are kept in memory until the server restarts)")
+        raise ApiError(404, f"no job {job_id}")
     return job

@@ -8,6 +8,7 @@ from api.client.schemas import ErrorResponse, SearchHit, SearchRequest, SearchRe
 from api.rest.deps import ReadAccess, State
 from api.rest.errors import ApiError
 from api.rest.routers.limits import check_text, check_top_k
+from api.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["search"])
 
@@ -35,8 +36,16 @@ def search(body: SearchRequest, request: Request, state: State, _: ReadAccess) -
                 page_id=r.page_id,
                 score=r.score,
                 snippet=r.snippet,
-                image_url=str(request.url_for("page_image", page_id=r.page_id)),
+                image_url=page_image_url(state.settings, request, r.page_id),
             )
             for r in found.results
         ]
     )
+
+
+def page_image_url(settings: Settings, request: Request, page_id: str) -> str:
+    """The link to a page's PNG: on `public_base_url` when set, else a path relative to this server. Never
+    built from the request's Host header, which the client chooses (a forged one would send the client's
+    key wherever it names)."""
+    path = request.app.url_path_for("page_image", page_id=page_id)
+    return f"{settings.public_base_url}{path}" if settings.public_base_url else str(path)

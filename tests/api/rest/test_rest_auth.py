@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from api.rest.auth import check_access, matches
+from api.rest.auth import check_access, key_scopes
 from api.rest.errors import ApiError
 from api.settings import Settings
 from tests.api.conftest import API_KEY, HASHED_KEY, Running, serve
@@ -60,8 +60,12 @@ def test_no_keys_configured_reads_open_writes_refused(tmp_path: Path) -> None:
 
 
 def test_access_rules() -> None:
-    digests = (hashlib.sha256(b"k" * 16).digest(),)
-    allow = dict(digests=digests, public_reads=False, allow_unauthenticated_writes=False)
+    full = frozenset({"read", "write"})
+    keys = (
+        (hashlib.sha256(b"k" * 16).digest(), full),
+        (hashlib.sha256(b"r" * 16).digest(), frozenset({"read"})),
+    )
+    allow = dict(keys=keys, public_reads=False, allow_unauthenticated_writes=False)
     check_access("read", "Bearer " + "k" * 16, **allow)
     check_access("write", "bearer   " + "k" * 16, **allow)
     for access in ("read", "write"):
@@ -74,13 +78,21 @@ def test_access_rules() -> None:
     check_access("read", None, **{**allow, "public_reads": True})
     with pytest.raises(ApiError):
         check_access("write", None, **{**allow, "public_reads": True})
-    none = dict(digests=(), public_reads=False, allow_unauthenticated_writes=False)
+    with pytest.raises(ApiError) as wrong_public:  # a key that is sent must be valid, public reads or not
+        check_access("read", "Bearer " + "k" * 15, **{**allow, "public_reads": True})
+    assert wrong_public.value.status == 403
+    check_access("read", "Bearer " + "r" * 16, **allow)
+    with pytest.raises(ApiError) as read_only:
+        check_access("write", "Bearer " + "r" * 16, **allow)
+    assert read_only.value.status == 403
+    none = dict(keys=(), public_reads=False, allow_unauthenticated_writes=False)
     check_access("read", None, **none)
     with pytest.raises(ApiError) as refused:
         check_access("write", "Bearer anything", **none)
     assert refused.value.status == 403
     check_access("write", None, **{**none, "allow_unauthenticated_writes": True})
-    assert matches("k" * 16, digests) and not matches("k" * 17, digests)
+    assert key_scopes("k" * 16, keys) == full and key_scopes("r" * 16, keys) == {"read"}
+    assert key_scopes("k" * 17, keys) is None
 
 
 def test_settings_refuse_unsafe_values() -> None:
@@ -88,6 +100,11 @@ def test_settings_refuse_unsafe_values() -> None:
         {"api_keys": "short"},
         {"api_keys": "has space in the key 123"},
         {"api_keys": "sha256:abc"},
+        {"api_keys": "read:short"},
+        {"api_keys": "write:sha256:abc"},
+        {"public_base_url": "ftp://x.org"},
+        {"public_base_url": "https://user@x.org"},
+        {"docs_access": "public"},
         {"allow_unauthenticated_writes": True, "host": "0.0.0.0"},
         {"max_upload_bytes": 0},
         {"max_top_k": 1000},
@@ -96,7 +113,13 @@ def test_settings_refuse_unsafe_values() -> None:
     ):
         with pytest.raises(ValidationError):
             Settings(**bad)  # type: ignore[arg-type]
-    keys = Settings(api_keys=f" {'a' * 16} , sha256:{'B' * 64} ")
-    assert keys.api_key_digests() == (hashlib.sha256(b"a" * 16).digest(), bytes.fromhex("b" * 64))
+    keys = Settings(api_keys=f" {'a' * 16} , sha256:{'B' * 64} , read:{'c' * 16}, write:sha256:{'d' * 64}")
+    full, read = frozenset({"read", "write"}), frozenset({"read"})
+    assert keys.api_key_entries() == (
+        (hashlib.sha256(b"a" * 16).digest(), full),
+        (bytes.fromhex("b" * 64), full),
+        (hashlib.sha256(b"c" * 16).digest(), read),
+        (bytes.fromhex("d" * 64), full),
+    )
     assert "a" * 16 not in repr(keys)
     assert Settings(allow_unauthenticated_writes=True, host="::1").allow_unauthenticated_writes

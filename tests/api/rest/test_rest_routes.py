@@ -20,6 +20,8 @@ def test_health_ready_openapi(lite_server: Running) -> None:
         assert client.get("/healthz").json() == {"status": "ok"}
         ready = client.get("/readyz")
         assert ready.status_code == 200 and ready.json()["status"] == "ready"
+        assert client.get("/openapi.json").status_code == 401  # the docs are reads (docs_access=read)
+    with lite_server.client() as client:
         spec = client.get("/openapi.json").json()
         assert {
             "/v1/search",
