@@ -261,8 +261,9 @@ class UploadStore:
             return 0
         removed = 0
         for path in self.incoming.iterdir():
-            path.unlink(missing_ok=True)
-            removed += 1
+            if path.is_file() or path.is_symlink():  # only files are ever written there
+                path.unlink(missing_ok=True)
+                removed += 1
         return removed
 
 
