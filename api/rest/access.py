@@ -1,9 +1,9 @@
 """Which access each request needs, read from the routes themselves, for the gate (api/rest/gate.py).
 
 A route that depends on `require_write` is a write, one that depends on `require_read` a read, any other
-route of the app is open (`/healthz`, `/readyz`, `/metrics`, the web page at `/` and its static assets). The docs routes (`/docs`, `/redoc`,
-`/openapi.json`) follow the `docs_access` setting. A path no route matches is treated as a read, so a
-client without access learns nothing about which paths exist.
+route of the app is open (`/healthz`, `/readyz`, `/metrics`, the web page at `/` and its static assets under
+`/web/`). The docs routes (`/docs`, `/redoc`, `/openapi.json`) follow the `docs_access` setting. A path no
+route matches is treated as a read, so a client without access learns nothing about which paths exist.
 """
 
 from __future__ import annotations

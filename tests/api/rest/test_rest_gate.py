@@ -175,6 +175,19 @@ def test_docs_routes_follow_the_setting(
         assert client.get("/metrics").status_code == 200
 
 
+def test_the_web_page_and_its_assets_need_no_key(tmp_path: Path) -> None:
+    """The web page (api/web) holds no data: it and its assets load without a key, so a browser can show the
+    page that then asks for one; what it calls under /v1 still needs the key. The assets are public files: a
+    name that is not one of them is a plain 404."""
+    with serve(scoped(tmp_path / "data")) as running, running.client(key=None) as client:
+        page = client.get("/")
+        assert page.status_code == 200 and "<html" in page.text.lower()
+        for asset in ("/web/api.js", "/web/main.js", "/web/style.css"):
+            assert client.get(asset).status_code == 200, asset
+        assert client.get("/web/no-such-file.js").status_code == 404
+        assert client.get("/v1/status").status_code == 401
+
+
 def test_image_url_never_comes_from_the_host_header(lite_server: Running, indexed: dict[str, str]) -> None:
     """Defect 6: a forged Host header does not make links point elsewhere; links are relative by default."""
     with lite_server.client() as client:
