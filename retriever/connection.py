@@ -20,7 +20,13 @@ from pymilvus.exceptions import MilvusException
 
 from retriever.allocator import keep_freed_buffers
 from retriever.engine import Engine, engine_for
-from retriever.errors import LITE_OPEN_FAILED, StoreLockedError, convert_milvus_error, milvus_errors
+from retriever.errors import (
+    LITE_OPEN_FAILED,
+    StoreLockedError,
+    WriteLostError,
+    convert_milvus_error,
+    milvus_errors,
+)
 from retriever.filters import Filter
 from retriever.library_logs import quiet_library_logs
 from retriever.lite_core import LiteCore
@@ -147,6 +153,7 @@ class Connection:
             return
         with milvus_errors(f"flush {name}"):
             self.client.flush(name)
+        self._raise_lost_writes(f"flush {name}")
 
     # -- rows ----------------------------------------------------------------------------------------
 
@@ -162,6 +169,15 @@ class Connection:
         with milvus_errors(f"upsert into {name}"):
             for start in range(0, len(rows), per_call):
                 self.client.upsert(name, list(rows[start : start + per_call]))
+                self._raise_lost_writes(f"upsert into {name}")
+
+    def _raise_lost_writes(self, what: str) -> None:
+        """Raise WriteLostError when the 2.5 core logged a failure of a write it acknowledged."""
+        held = _lite_opens.get(self.lite_path) if self.lite_path else None
+        failures = held.core.logged_failures() if held is not None and held.core is not None else []
+        if failures:
+            detail = failures[-1].split("]")[-1].strip()  # glog's prefix ends with the last "]"
+            raise WriteLostError(what, detail)
 
     def delete(self, name: str, flt: Filter) -> None:
         """Delete the rows matching `flt` (which must not be empty)."""

@@ -49,6 +49,18 @@ class StoreUnavailableError(RetrieverError):
         super().__init__(message, retriable=True)
 
 
+class WriteLostError(RetrieverError):
+    """A write the engine acknowledged but did not store (milvus-lite 2.5's core logs it, and answers OK)."""
+
+    def __init__(self, what: str, detail: str) -> None:
+        hint = " (No space left on device: free some space)" if "full" in detail.lower() else ""
+        super().__init__(
+            f"{what}: Milvus acknowledged a write it did not store: {detail}{hint}. Nothing of the "
+            "document being written becomes visible; run the build again to resume it.",
+            retriable=False,
+        )
+
+
 class StoreLockedError(RetrieverError):
     """A Milvus Lite data dir is already open in another process."""
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import socket
 import subprocess
 import tempfile
@@ -31,11 +32,22 @@ from retriever.errors import StoreLockedError, StoreUnavailableError
 START_TIMEOUT_S = 60.0
 _POLL_S = 0.005
 LOG_LEVEL = "ERROR"
+# glog's prefix of an ERROR line: E, then MMDD or YYYYMMDD, then the time.
+_GLOG_ERROR = re.compile(r"^E\d{4,8} \d")
 
 
 def lock_path(db_path: Path) -> Path:
     """The lock file milvus-lite 2.5 uses for `db_path`."""
     return db_path.with_name(f".{db_path.name}.lock")
+
+
+def core_log_path(db_path: Path) -> Path:
+    """Where the binary's own log lines go (errors only, appended): beside the file, not the terminal.
+
+    Every failure the binary logs also reaches its client as an error, or is caught by the store's read-back
+    (retriever/readback.py), and is reported once as such; its raw lines stay here for whoever debugs it.
+    """
+    return db_path.with_name(f".{db_path.name}.core.log")
 
 
 def binary_dir() -> Path:
@@ -66,6 +78,8 @@ class LiteCore:
         self._socket = None if address else f"{tempfile.mktemp(prefix='vtrag-milvus-')}.sock"
         self._lock: IO[str] | None = None
         self._proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+        self._log_read = 0  # bytes of the log already looked at by `logged_failures`
 
     @property
     def uri(self) -> str:
@@ -91,7 +105,16 @@ class LiteCore:
         # The binary watches the lock file and exits when we let go of it, or die (kill -9 included).
         where = self.address or self.uri
         args = [str(lib / "milvus"), str(self.db_path), where, LOG_LEVEL, str(lock_path(self.db_path))]
-        self._proc = subprocess.Popen(args, env=env, cwd=str(self.db_path.parent), stdin=subprocess.DEVNULL)
+        self._log = open(core_log_path(self.db_path), "ab")  # noqa: SIM115 - held until stop()
+        self._log_read = self._log.tell()
+        self._proc = subprocess.Popen(
+            args,
+            env=env,
+            cwd=str(self.db_path.parent),
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=self._log,
+        )
         deadline = time.monotonic() + timeout
         while not self._serving():
             if self._proc.poll() is not None or time.monotonic() > deadline:
@@ -104,8 +127,32 @@ class LiteCore:
                         if code is not None
                         else f"(not serving after {timeout:.0f} s)"
                     )
+                    + f"; its log: {core_log_path(self.db_path)}"
                 )
             time.sleep(_POLL_S)
+
+    def logged_failures(self) -> list[str]:
+        """Error lines the binary logged since the last call.
+
+        The binary acknowledges some writes it failed to store: with its disk full it logs "Insert data
+        failed, errs: database or disk is full" and answers the insert with success, and its in-memory
+        segment even serves the rows back until it restarts. Its log is the only place that says so, and
+        glog writes an error line before the request is answered, so a caller looks here after each write.
+        """
+        if self._log is None:
+            return []
+        path = core_log_path(self.db_path)
+        try:
+            if path.stat().st_size <= self._log_read:
+                return []
+            with open(path, "rb") as log:
+                log.seek(self._log_read)
+                new = log.read()
+        except OSError:
+            return []
+        self._log_read += len(new)
+        lines = new.decode("utf-8", "replace").splitlines()
+        return [line for line in lines if _GLOG_ERROR.match(line) and "failed" in line.lower()]
 
     def _serving(self) -> bool:
         # Connect, not just look for the socket file: it appears at bind(), before the binary listens.
@@ -134,5 +181,8 @@ class LiteCore:
                 self._proc.kill()
                 self._proc.wait()
             self._proc = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
         if self._socket is not None:
             Path(self._socket).unlink(missing_ok=True)

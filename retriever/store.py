@@ -244,6 +244,7 @@ class IndexStore:
     def _drop_rows(self, doc_id: str) -> None:
         """Delete a document's tokens and pages (tokens first: no page row is left without them)."""
         from retriever import tokens as token_blobs  # torch: only where tokens are touched, not on search
+
         token_blobs.delete_doc_tokens(self._conn, self._names.tokens, doc_id)
         page_rows.delete_doc_pages(self._conn, self._names.pages, doc_id)
         self._conn.flush(self._names.tokens)
