@@ -19,7 +19,7 @@ from pymilvus.client.types import LoadState
 from pymilvus.exceptions import MilvusException
 
 from retriever.allocator import keep_freed_buffers
-from retriever.engine import Engine, engine_for
+from retriever.engine import Engine, engine_for, is_loopback_uri
 from retriever.errors import (
     LITE_OPEN_FAILED,
     StoreLockedError,
@@ -316,8 +316,11 @@ def open_connection(uri: str | os.PathLike[str], *, timeout: float | None = None
     text = str(uri)
     engine = engine_for(text)
     if not engine.embedded:
+        # A served Lite core on this machine (python -m retriever.lite_server) enforces grpc's default ping
+        # policy too; a remote server keeps the pings, which find dead connections across the network.
+        options = {"grpc_options": LITE_GRPC_OPTIONS} if is_loopback_uri(text) else {}
         with milvus_errors(f"connect to {text}"):
-            return Connection(MilvusClient(uri=text, timeout=timeout), text, None, engine)
+            return Connection(MilvusClient(uri=text, timeout=timeout, **options), text, None, engine)
     path = Path(text).expanduser().resolve()
     if path.suffix != ".db":
         raise ValueError(f"{text!r} is neither an http(s):// Milvus URI nor a Milvus Lite path ending in .db")

@@ -22,12 +22,14 @@ testing versions themselves.
 from __future__ import annotations
 
 import fcntl
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from retriever import lite_core
 
@@ -63,6 +65,17 @@ def is_server_uri(uri: str | os.PathLike[str]) -> bool:
         True for http://, https:// and tcp:// URIs.
     """
     return str(uri).lower().startswith(_SERVER_SCHEMES)
+
+
+def is_loopback_uri(uri: str) -> bool:
+    """True for a server URI on this machine (127.0.0.0/8, ::1, localhost)."""
+    host = urlsplit(uri).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)

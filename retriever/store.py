@@ -149,14 +149,7 @@ class IndexStore:
         return manifest.get_docs(self._conn, self._names.docs, [doc_id]).get(doc_id)
 
     def docs_by_source(self, source: str) -> list[DocRecord]:
-        """Manifest records indexed from a path.
-
-        Args:
-            source: the path as recorded at indexing.
-
-        Returns:
-            The records (several if the file's content changed between builds).
-        """
+        """Manifest records indexed from `source`, the path as recorded (several if its content changed)."""
         return manifest.docs_with_source(self._conn, self._names.docs, source)
 
     def list_docs(self, status: DocStatus | None = None) -> list[DocRecord]:

@@ -39,3 +39,30 @@ def test_a_lite_connection_sends_no_keepalive_pings(tmp_path: Path) -> None:
     pings = [line for line in proc.stderr.splitlines() if "Finish keepalive ping" in line]
     assert "too_many_pings" not in proc.stderr
     assert pings == [], pings[:3]
+
+
+def test_a_loopback_server_connection_sends_no_keepalive_pings(server_uri: str) -> None:
+    """The engine served on this machine (`python -m retriever.lite_server`) enforces the same ping policy:
+    under load a shared test server answered a new client with `too_many_pings` GOAWAYs."""
+    env = {**os.environ, "GRPC_VERBOSITY": "debug", "GRPC_TRACE": "http_keepalive"}
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT, server_uri],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    pings = [line for line in proc.stderr.splitlines() if "Finish keepalive ping" in line]
+    assert "too_many_pings" not in proc.stderr
+    assert pings == [], pings[:3]
+
+
+def test_only_loopback_servers_go_without_keepalive() -> None:
+    from retriever.engine import is_loopback_uri as _is_loopback
+
+    loopback = ["http://127.0.0.1:19530", "http://localhost:19530", "https://[::1]:443", "http://127.8.0.1:1"]
+    remote = ["http://milvus:19530", "https://10.0.0.5:19530", "http://example.org:19530"]
+    assert all(_is_loopback(uri) for uri in loopback)
+    assert not any(_is_loopback(uri) for uri in remote)
