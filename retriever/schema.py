@@ -65,16 +65,8 @@ PAGE_SCALAR_FIELDS = (
     "token_bytes",
 )
 TOKEN_FIELDS = (
-    "key",
-    "page_id",
-    "doc_id",
-    "chunk",
-    "n_chunks",
-    "dtype",
-    "shape",
-    "sha256",
-    "codec",
-    "payload",
+    *("key", "page_id", "doc_id", "chunk", "n_chunks"),
+    *("dtype", "shape", "sha256", "codec", "payload"),
 )
 DOC_FIELDS = ("doc_id", "source", "pages", "status", "bytes", "mode", "error", "indexed_at")
 
@@ -265,41 +257,76 @@ def index_exists(conn: Connection, names: CollectionNames) -> bool:
     return conn.has_collection(names.pages)
 
 
-def create_index(conn: Connection, names: CollectionNames, config: IndexConfig) -> None:
-    """Create the three collections (loaded), dropping leftovers of an interrupted create or recreate.
+def create_index(
+    conn: Connection, names: CollectionNames, config: IndexConfig, *, recreate: bool = False
+) -> None:
+    """Create the three collections (loaded); with `recreate`, drop the old ones first.
 
     Creation order is tokens, docs, pages: pages carries the config and is the commit mark, so a crash
-    half-way leaves no "index" that later opens would trust.
+    half-way leaves no "index" that later opens would trust. A plain create drops nothing and keeps what
+    exists, so N processes creating the index at once (sharded workers and an API starting together) end
+    with one: an identical collection or index created twice is a no-op in Milvus. Leftovers of an
+    interrupted create are empty, and `drop_index` removes pages last, so a missing pages collection never
+    sits beside rows of an older index. The caller compares the stored config afterwards.
 
     Args:
         conn: open connection.
         names: the index's collections.
         config: the configuration to build (and record) the index with.
+        recreate: drop the existing collections (all their rows) first.
     """
-    # Leftovers exist only if a create/recreate died before its pages collection existed: a create
-    # leaves them empty, a recreate leaves rows the user already asked to drop.
-    drop_index(conn, names)
+    if recreate:
+        drop_index(conn, names)
     for name, (schema, idx), props in (
         (names.tokens, tokens_schema(), _VERSION),
         (names.docs, docs_schema(), _VERSION),
-        (names.pages, pages_schema(config, conn.engine), pages_properties(config)),
     ):
-        with milvus_errors(f"create_collection {name}"):
-            # Strong consistency: the indexer reads back what it just wrote (resume, existing_pages).
-            conn.client.create_collection(name, schema=schema, consistency_level="Strong", properties=props)
+        _create_collection(conn, name, schema, props)
+        _create_indexes(conn, name, idx)
+        conn.ensure_loaded(name)
+    _create_collection(conn, names.pages, pages_schema(config, conn.engine)[0], pages_properties(config))
+    ensure_pages_indexes(conn, names, config)
+
+
+def ensure_pages_indexes(conn: Connection, names: CollectionNames, config: IndexConfig) -> None:
+    """Index and load the pages collection, creating whichever of its indexes are missing.
+
+    An opener can find the pages collection of a concurrent creator before its indexes (it cannot load
+    then); identical indexes created twice are a no-op, so it finishes the job. Its companions are complete
+    by then: `create_index` makes pages last.
+
+    Args:
+        conn: open connection.
+        names: the index's collections.
+        config: the index's configuration (gives the vector fields).
+    """
+    idx = pages_schema(config, conn.engine)[1]
+    with milvus_errors(f"list_indexes {names.pages}"):
+        have = set(conn.client.list_indexes(names.pages) or [])
+    if {param.field_name for param in idx} - have:
         try:
-            _create_indexes(conn, name, idx)
+            _create_indexes(conn, names.pages, idx)
         except RetrieverError as exc:
-            if (
-                name != names.pages
-                or LOCAL_MODE_REFUSAL not in exc.message
-                or conn.engine.dense_index == "IVF_FLAT"
-            ):
+            if LOCAL_MODE_REFUSAL not in exc.message or conn.engine.dense_index == "IVF_FLAT":
                 raise
             # A server URI that turns out to be the milvus-lite 2.5 core: no HNSW there (retriever/engine.py).
             conn.engine = conn.engine.with_dense_index("IVF_FLAT")
-            _create_indexes(conn, name, pages_schema(config, conn.engine)[1])
-        conn.ensure_loaded(name)
+            _create_indexes(conn, names.pages, pages_schema(config, conn.engine)[1])
+    conn.ensure_loaded(names.pages)
+
+
+def _create_collection(conn: Connection, name: str, schema: CollectionSchema, props: dict[str, str]) -> None:
+    """Create collection `name` unless it exists; another process creating it at the same time is fine."""
+    if conn.has_collection(name):
+        return
+    try:
+        with milvus_errors(f"create_collection {name}"):
+            # Strong consistency: the indexer reads back what it just wrote (resume, existing_pages), and a
+            # search right after complete_doc, from any client of the same server, sees the document.
+            conn.client.create_collection(name, schema=schema, consistency_level="Strong", properties=props)
+    except RetrieverError:
+        if not conn.has_collection(name):  # not a concurrent creator's collection: a real failure
+            raise
 
 
 def _create_indexes(conn: Connection, name: str, idx: IndexParams) -> None:
@@ -310,13 +337,17 @@ def _create_indexes(conn: Connection, name: str, idx: IndexParams) -> None:
 
 
 def drop_index(conn: Connection, names: CollectionNames) -> None:
-    """Drop the three collections, pages first so a crash never leaves a half index that looks whole.
+    """Drop the three collections, pages last.
+
+    A crash half-way leaves the pages collection without a companion, which `open_collections` refuses
+    (never a half index that looks whole), and a missing pages collection always means no rows remain:
+    what lets `create_index` reuse collections it finds instead of dropping them (race-safe creation).
 
     Args:
         conn: open connection.
         names: the index's collections.
     """
-    for name in (names.pages, names.docs, names.tokens):
+    for name in (names.docs, names.tokens, names.pages):
         conn.drop_collection(name)
 
 

@@ -27,6 +27,7 @@ from retriever.schema import (
     CollectionNames,
     collection_names,
     create_index,
+    ensure_pages_indexes,
     index_exists,
     open_collections,
     stored_config,
@@ -100,18 +101,24 @@ class IndexStore:
         conn: Connection, names: CollectionNames, config: IndexConfig | None, recreate: bool, name: str
     ) -> IndexConfig:
         if recreate and config is not None:
-            create_index(conn, names, config)  # drops the old collections first
+            create_index(conn, names, config, recreate=True)
             return config
-        if index_exists(conn, names):
-            stored = stored_config(conn, names)
-            if config is not None and config != stored:
-                raise IndexConfigMismatchError(stored, config)
-            open_collections(conn, names)
-            return stored
-        if config is None:
-            raise IndexNotFoundError(conn.uri, name)
-        create_index(conn, names, config)
-        return config
+        if not index_exists(conn, names):
+            if config is None:
+                raise IndexNotFoundError(conn.uri, name)
+            # Race-safe: another process may be creating the same index now; whichever pages collection
+            # exists afterwards is the index, and its recorded config is checked below like any other.
+            try:
+                create_index(conn, names, config)
+            except RetrieverError:
+                if not index_exists(conn, names) or stored_config(conn, names) == config:
+                    raise  # a concurrent creator with another config is reported as a mismatch below
+        stored = stored_config(conn, names)
+        if config is not None and config != stored:
+            raise IndexConfigMismatchError(stored, config)
+        ensure_pages_indexes(conn, names, stored)  # a concurrent creator may not have made them yet
+        open_collections(conn, names)
+        return stored
 
     def close(self) -> None:
         """Release the connection; the last store of a Lite data dir in this process releases its lock."""

@@ -4,8 +4,6 @@ loopback (`python -m retriever.lite_server`), the server-URI path that Milvus st
 from __future__ import annotations
 
 import itertools
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,9 +11,8 @@ import pytest
 
 from retriever.records import IndexConfig
 from retriever.store import IndexStore
-from tests.retriever.helpers import CONFIG, VISION_CONFIG, free_port, wait_for_port
+from tests.retriever.helpers import CONFIG, VISION_CONFIG, lite_server
 
-REPO = Path(__file__).resolve().parents[2]
 _names = itertools.count()
 
 
@@ -27,22 +24,8 @@ def db_path(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def server_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A loopback gRPC server over a fresh data dir, shared by the session (each test its own index name)."""
-    port = free_port()
-    data = tmp_path_factory.mktemp("served")
-    cmd = [sys.executable, "-m", "retriever.lite_server", "--data-dir", str(data), "--port", str(port)]
-    server = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        if not wait_for_port(port, server, seconds=60):
-            err = server.stderr.read().decode(errors="replace")[-800:] if server.poll() is not None else ""
-            raise RuntimeError(f"the Lite server did not start on port {port}: {err or 'timeout'}")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+    with lite_server(tmp_path_factory.mktemp("served")) as uri:
+        yield uri
 
 
 def _open(request: pytest.FixtureRequest, db_path: Path, config: IndexConfig) -> IndexStore:

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 
 from retriever.records import DocRecord, DocStatus, IndexConfig, PageRecord, TextLine
 from retriever.store import IndexStore
 
+REPO = Path(__file__).resolve().parents[2]
 TEXT_DIM = 8
 VISION_DIM = 6
 CONFIG = IndexConfig(text_model="test-mini", text_dim=TEXT_DIM, mode="base")
@@ -87,3 +92,28 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], seconds: float) -> b
         except OSError:
             time.sleep(0.1)
     return False
+
+
+@contextmanager
+def lite_server(data_dir: Path) -> Iterator[str]:
+    """`python -m retriever.lite_server` over `data_dir` on a free loopback port; yields its URI."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "retriever.lite_server", "--data-dir", str(data_dir), "--port", str(port)]
+    server = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        if not wait_for_port(port, server, seconds=60):
+            err = server.stderr.read().decode(errors="replace")[-800:] if server.poll() is not None else ""
+            raise RuntimeError(f"the Lite server did not start on port {port}: {err or 'timeout'}")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(server)
+
+
+def stop(proc: subprocess.Popen, seconds: float = 20) -> None:
+    """SIGTERM `proc`, and SIGKILL it if it is still there after `seconds`."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
