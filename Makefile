@@ -7,7 +7,7 @@ LOCK := requirements.lock
 STAMP := $(VENV)/.vtrag-installed
 DEMO_DIR := .demo-data
 
-.PHONY: venv demo test lint lock bench clean
+.PHONY: venv demo test lint lint-deploy lock bench clean
 
 $(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ test: venv
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+
+# deploy/: compose file, Kubernetes manifests, Milvus Helm values, Dockerfiles; offline (deploy/lint.py).
+lint-deploy: venv
+	$(BIN)/python deploy/lint.py
 
 clean:
 	rm -rf $(DEMO_DIR) examples/.generated
