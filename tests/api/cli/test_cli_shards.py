@@ -142,8 +142,13 @@ def test_a_shard_worker_killed_mid_shard_and_restarted_ends_without_duplicates(
         if seen >= 3 and line.strip():
             break
     os.killpg(worker.pid, signal.SIGKILL)
-    worker.wait(timeout=60)
+    assert worker.wait(timeout=60) == -signal.SIGKILL  # killed while still working, not after it ended
     finish(other)  # the other shard is not disturbed by its neighbour's death
+    status = subprocess.run(
+        cli_command("index", "status", "--milvus-uri", server, "--json"),
+        capture_output=True, text=True, env=_env("killed"), cwd=REPO, timeout=300,
+    )  # fmt: skip
+    assert json.loads(status.stdout)["incomplete_documents"] >= 1  # the kill left a document half-written
     finish(start_worker(corpus, server, "killed", "0/2", "--batch-pages", "2"))
     counts, stats = audit(server, "killed")
     assert counts["page_rows"] == counts["distinct_pages"] == total
