@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from retriever.connection import open_connection
 from retriever.engine import lite_engine
 from retriever.errors import StoreLockedError, StoreUnavailableError
+from retriever.schema import collection_names, docs_schema, pages_properties, pages_schema, tokens_schema
 from retriever.store import IndexStore
 from tests.retriever.helpers import CONFIG, add_doc, free_port, make_doc, make_page, unit
 
@@ -85,3 +87,25 @@ def test_kill_9_of_the_holder_frees_the_index(db_path: Path) -> None:
     with IndexStore.open(db_path) as store:
         assert store.get_doc("d") is not None
         assert [h.page.page_id for h in store.search("held", None, top_k=1)] == ["d:1"]
+
+
+def test_an_opener_finishes_the_index_a_concurrent_creator_is_making(server_uri: str) -> None:
+    """Another process has made tokens and docs and just the pages collection, not yet its indexes (a pages
+    collection without indexes cannot load): opening now must finish the job, not fail."""
+    names = collection_names("midway")
+    conn = open_connection(server_uri)
+    try:
+        for name, (schema, idx) in ((names.tokens, tokens_schema()), (names.docs, docs_schema())):
+            conn.client.create_collection(name, schema=schema, consistency_level="Strong")
+            conn.client.create_index(name, idx)
+            conn.ensure_loaded(name)
+        schema = pages_schema(CONFIG, conn.engine)[0]
+        conn.client.create_collection(
+            names.pages, schema=schema, consistency_level="Strong", properties=pages_properties(CONFIG)
+        )
+        assert not conn.client.list_indexes(names.pages)
+    finally:
+        conn.close()
+    with IndexStore.open(server_uri, CONFIG, name="midway") as store:
+        add_doc(store, "m", [make_page("m", 1, "finished by the second opener", unit(1))])
+        assert [h.page.page_id for h in store.search("opener", unit(1), top_k=1)] == ["m:1"]
