@@ -160,14 +160,8 @@ class IndexStore:
         return manifest.docs_with_source(self._conn, self._names.docs, source)
 
     def list_docs(self, status: DocStatus | None = None) -> list[DocRecord]:
-        """Manifest records, optionally of one status.
-
-        Args:
-            status: "indexing", "complete", "failed", "deleting", or None for all.
-
-        Returns:
-            The records, ordered by source then doc_id.
-        """
+        """Manifest records ordered by source then doc_id; only those of `status` ("indexing", "complete",
+        "failed", "deleting") when it is given."""
         flt = field_equals("status", status) if status is not None else Filter()
         docs = list(manifest.iter_docs(self._conn, self._names.docs, flt))
         return sorted(docs, key=lambda d: (d.source, d.doc_id))

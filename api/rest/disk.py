@@ -16,7 +16,7 @@ from pathlib import Path
 
 
 class DiskWatch:
-    """Args: paths: folders whose file systems the server writes to (missing ones are skipped);
+    """Args: paths: folders whose file systems the server writes to (made or not yet);
     min_free: bytes that must stay free."""
 
     def __init__(self, paths: Sequence[Path], min_free: int) -> None:
@@ -26,9 +26,12 @@ class DiskWatch:
         self._failed: tuple[float, int] | None = None  # (when, bytes free just after) of the last ENOSPC
 
     def free(self) -> int:
-        """Bytes free on the fullest of the watched file systems."""
-        sizes = [shutil.disk_usage(p).free for p in self.paths if os.path.isdir(p)]
-        return min(sizes) if sizes else 0
+        """Bytes free on the fullest of the watched file systems.
+
+        A folder not made yet (a server whose index is on a Milvus server creates its data dir only when it
+        first writes there) is measured at its nearest existing parent: the file system it will be on.
+        """
+        return min(shutil.disk_usage(_nearest_existing(p)).free for p in self.paths) if self.paths else 0
 
     def full(self) -> None:
         """Remember that a write just failed with ENOSPC."""
@@ -48,3 +51,10 @@ class DiskWatch:
         if free < self.min_free:
             return f"low on space: {free} bytes free, under the {self.min_free}-byte minimum"
         return "ok"
+
+
+def _nearest_existing(path: Path) -> Path:
+    path = Path(os.path.abspath(path))
+    while not os.path.isdir(path) and path != path.parent:
+        path = path.parent
+    return path

@@ -138,8 +138,10 @@ def test_a_shard_worker_killed_mid_shard_and_restarted_ends_without_duplicates(
     other = start_worker(corpus, server, "killed", "1/2", "--batch-pages", "2")
     worker = start_worker(corpus, server, "killed", "0/2", "--batch-pages", "2")
     assert worker.stdout is not None
-    for seen, line in enumerate(worker.stdout, start=1):  # kill after a few pages went in, mid-document
-        if seen >= 3 and line.strip():
+    # Kill on the first batch of pages written: every document has 4-6 pages in batches of 2, so it is
+    # mid-document (after a fixed count of lines it could fall between two documents, none left half-done).
+    for line in worker.stdout:
+        if line.strip() and json.loads(line).get("event") == "pages":
             break
     os.killpg(worker.pid, signal.SIGKILL)
     assert worker.wait(timeout=60) == -signal.SIGKILL  # killed while still working, not after it ended
@@ -179,7 +181,8 @@ def test_the_api_and_a_cli_build_share_the_server(server: str, tmp_path: Path) -
         finish(build)
         headers = {"Authorization": f"Bearer {API_KEY}"}
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=120) as client:
-            assert client.get("/readyz").status_code == 200
+            ready = client.get("/readyz")
+            assert ready.status_code == 200, ready.text
             # The CLI's document is complete: the very next search (Strong consistency) sees it.
             hits = client.post("/v1/search", json={"query": "lighthouse keeper", "top_k": 3}).json()
             assert hits["results"] and hits["results"][0]["source"].endswith("lighthouse.pdf")

@@ -36,3 +36,15 @@ def test_a_full_disk_is_a_507_and_not_ready(tmp_path: Path) -> None:
     finally:
         server.kill()
     assert not incoming.exists() or not any(incoming.iterdir())
+
+
+def test_folders_not_made_yet_are_measured_where_they_will_be(tmp_path: Path) -> None:
+    """A server whose index is on a Milvus server has no data dir until it writes one: /readyz measured
+    nothing and reported 0 bytes free. The nearest existing parent is the file system it will be on."""
+    from api.rest.disk import DiskWatch
+
+    missing = tmp_path / "not" / "made" / "yet"
+    watch = DiskWatch([missing], min_free=1)
+    assert watch.free() > 0
+    assert watch.check() == "ok"
+    assert not missing.exists()  # measuring creates nothing
