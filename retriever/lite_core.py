@@ -34,6 +34,14 @@ _POLL_S = 0.005
 LOG_LEVEL = "ERROR"
 # glog's prefix of an ERROR line: E, then MMDD or YYYYMMDD, then the time.
 _GLOG_ERROR = re.compile(r"^E\d{4,8} \d")
+# What marks a failed write among them: the request it served ("[SERVER][Insert]", "[AddTokenDoc]" for BM25
+# statistics, ...) or the storage's own words. A failed search or query is its caller's error already.
+_WRITE_FAILURE = re.compile(r"\[(Insert|Upsert|Delete|AddTokenDoc|Flush)\]|disk is full|No space left", re.I)
+
+
+def failed_writes(log_text: str) -> list[str]:
+    """The lines of the binary's log that say a write failed."""
+    return [line for line in log_text.splitlines() if _GLOG_ERROR.match(line) and _WRITE_FAILURE.search(line)]
 
 
 def lock_path(db_path: Path) -> Path:
@@ -132,7 +140,7 @@ class LiteCore:
             time.sleep(_POLL_S)
 
     def logged_failures(self) -> list[str]:
-        """Error lines the binary logged since the last call.
+        """Failed-write lines the binary logged since the last call.
 
         The binary acknowledges some writes it failed to store: with its disk full it logs "Insert data
         failed, errs: database or disk is full" and answers the insert with success, and its in-memory
@@ -151,8 +159,7 @@ class LiteCore:
         except OSError:
             return []
         self._log_read += len(new)
-        lines = new.decode("utf-8", "replace").splitlines()
-        return [line for line in lines if _GLOG_ERROR.match(line) and "failed" in line.lower()]
+        return failed_writes(new.decode("utf-8", "replace"))
 
     def _serving(self) -> bool:
         # Connect, not just look for the socket file: it appears at bind(), before the binary listens.
