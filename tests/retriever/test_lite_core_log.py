@@ -1,4 +1,4 @@
-"""The Milvus binary's log, read for the writes it acknowledged but could not store (retriever/lite_core.py)."""
+"""The Milvus binary's log, read for writes it acknowledged but could not store (retriever/lite_core.py)."""
 
 from __future__ import annotations
 
