@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from encoder.modes import DEFAULT_MAX_TILES, MAX_TILES_LIMIT, MIN_TILES, MODES
+from retriever.records import LOSSLESS, TOKEN_CODECS
 
 EncoderName = Literal["none", "deepseek-ocr", "deepseek-ocr-2"]
 
@@ -44,6 +45,12 @@ class Settings(BaseSettings):
         le=MAX_TILES_LIMIT,
         description="Most tiles a Gundam page is cut into (2..9): 6 as the official vLLM configuration "
         "(cheaper), 9 as the official HF `infer`. Recorded with the index.",
+    )
+    token_codec: str = Field(
+        LOSSLESS,
+        description="How new indexes store vision-token rows: lossless (bit for bit), int8 (per-row absmax "
+        "scale) or fp8-e4m3 (per-row scale), about half the bytes; docs/BENCHMARKS.md has their fidelity. "
+        "Recorded with the index.",
     )
     workers: int = Field(default_factory=lambda: min(4, os.cpu_count() or 1), ge=1, le=64)
     embed_windows: int | None = Field(
@@ -158,6 +165,13 @@ class Settings(BaseSettings):
         if value.lower() not in MODES:
             raise ValueError(f"unknown mode {value!r}; choose one of {', '.join(MODES)}")
         return value.lower()
+
+    @field_validator("token_codec")
+    @classmethod
+    def _token_codec(cls, value: str) -> str:
+        if value not in TOKEN_CODECS:
+            raise ValueError(f"unknown token codec {value!r}; choose one of {', '.join(TOKEN_CODECS)}")
+        return value
 
     @field_validator("fallback_mode")
     @classmethod

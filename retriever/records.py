@@ -14,6 +14,9 @@ import numpy as np
 
 DocStatus = Literal["indexing", "complete", "failed", "deleting"]
 DOC_STATUSES: tuple[str, ...] = ("indexing", "complete", "failed", "deleting")
+# How an index stores its token rows (retriever/token_quant.py): bit for bit, or 8-bit codes + row scales.
+LOSSLESS = "lossless"
+TOKEN_CODECS: tuple[str, ...] = (LOSSLESS, "int8", "fp8-e4m3")
 
 # A dense vector as the embedders hand it over (np.ndarray row) or as read back (list of floats).
 Vector = Sequence[float] | np.ndarray
@@ -31,6 +34,7 @@ class IndexConfig:
         vision_dim: pooled vision embedding dimension; set exactly when `encoder` is.
         max_tiles: the tile cap of a tiled mode (Gundam: 2..9), None for the others; part of the
             identity, so pages are never cut into two tile budgets in one index.
+        token_codec: how token rows are stored (TOKEN_CODECS); "lossless" unless chosen at creation.
     """
 
     text_model: str
@@ -39,6 +43,7 @@ class IndexConfig:
     encoder: str | None = None
     vision_dim: int | None = None
     max_tiles: int | None = None
+    token_codec: str = LOSSLESS
 
     def __post_init__(self) -> None:
         if not self.text_model or not self.mode:
@@ -51,12 +56,16 @@ class IndexConfig:
             raise ValueError(f"vision_dim must be positive, got {self.vision_dim}")
         if self.max_tiles is not None and self.max_tiles <= 0:
             raise ValueError(f"max_tiles must be positive, got {self.max_tiles}")
+        if self.token_codec not in TOKEN_CODECS:
+            raise ValueError(
+                f"unknown token codec {self.token_codec!r}; choose one of {', '.join(TOKEN_CODECS)}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as a plain dict (for status output).
 
         Returns:
-            {"text_model", "text_dim", "mode", "encoder", "vision_dim", "max_tiles"}.
+            {"text_model", "text_dim", "mode", "encoder", "vision_dim", "max_tiles", "token_codec"}.
         """
         return asdict(self)
 
@@ -64,9 +73,14 @@ class IndexConfig:
         """Serialise to a compact, key-sorted JSON object.
 
         Returns:
-            The JSON text, stable across runs (sorted keys), so it can be compared as a string.
+            The JSON text, stable across runs (sorted keys), so it can be compared as a string. A lossless
+            index leaves `token_codec` out, so its config reads the same as before codecs existed (and older
+            vtrag versions can still open it).
         """
-        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        fields = asdict(self)
+        if self.token_codec == LOSSLESS:
+            del fields["token_codec"]
+        return json.dumps(fields, sort_keys=True, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> IndexConfig:
@@ -76,7 +90,7 @@ class IndexConfig:
             text: a JSON object with the IndexConfig fields.
 
         Returns:
-            The IndexConfig.
+            The IndexConfig (`token_codec` "lossless" when absent: indexes built before codecs existed).
 
         Raises:
             ValueError: the text is not a valid IndexConfig.
@@ -90,7 +104,8 @@ class IndexConfig:
     def __str__(self) -> str:
         vision = f", encoder={self.encoder}/{self.vision_dim}" if self.encoder else ", no vision encoder"
         tiles = f" (max {self.max_tiles} tiles)" if self.max_tiles is not None else ""
-        return f"text_model={self.text_model}/{self.text_dim}, mode={self.mode}{tiles}{vision}"
+        codec = f", token_codec={self.token_codec}" if self.token_codec != LOSSLESS else ""
+        return f"text_model={self.text_model}/{self.text_dim}, mode={self.mode}{tiles}{vision}{codec}"
 
 
 @dataclass(frozen=True)

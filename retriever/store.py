@@ -267,8 +267,8 @@ class IndexStore:
         """Write pages and, optionally, their vision tokens; rewriting a page replaces it.
 
         Tokens are written before page rows, so a page row (what `existing_pages` reports) implies its
-        tokens are stored. A page row records the size of the tokens given in the same call (0 if none),
-        which is what stats() sums.
+        tokens are stored, in the index's token codec. A page row records the size of the codec's payload
+        of the tokens given in the same call (0 if none; lossless: the raw tensor bytes), which stats() sums.
 
         Args:
             pages: pages to write (all vectors the index needs must be set).
@@ -294,13 +294,16 @@ class IndexStore:
             bad = sorted(no for no, t in tokens_by_page.items() if t.dtype not in token_blobs.DTYPES.values())
             if bad:
                 raise ValueError(f"tokens of pages {bad}: dtype must be one of {sorted(token_blobs.DTYPES)}")
-        token_bytes = {no: t.numel() * t.element_size() for no, t in tokens_by_page.items()}
+        codec = self._config.token_codec
+        token_bytes = {no: token_blobs.stored_size(codec, t) for no, t in tokens_by_page.items()}
         # Build (and so validate) every row before writing anything.
         rows = [page_rows.page_to_row(p, self._config, token_bytes.get(p.page_no, 0)) for p in pages]
         if tokens_by_page:
             doc_id = pages[0].doc_id
             by_id = {make_page_id(doc_id, no): t for no, t in tokens_by_page.items()}
-            token_blobs.write_tokens(self._conn, self._names.tokens, doc_id, by_id, replace=replace)
+            token_blobs.write_tokens(
+                self._conn, self._names.tokens, doc_id, by_id, replace=replace, token_codec=codec
+            )
         page_rows.upsert_pages(self._conn, self._names.pages, rows)
 
     def get_pages(self, page_ids: Sequence[str], *, with_vectors: bool = False) -> list[PageRecord]:

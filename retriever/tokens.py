@@ -8,6 +8,10 @@ Milvus Lite has no FLOAT16/BFLOAT16 vector types, and one row per token is ~300x
 
 Every row carries page_id, chunk, n_chunks, dtype, shape, codec and the sha256 of the RAW tensor bytes;
 reading uses chunk 0's. The sha256 is checked on every read, after unpacking.
+
+An index whose token codec is lossy (retriever/token_quant.py) stores the quantized payload (row scales +
+8-bit codes) instead of the tensor bytes, packed the same way; its rows' codec reads "<codec>+<packing>"
+(e.g. "int8+zstd-planes"), the sha256 is the payload's, and reading dequantizes to the written dtype.
 """
 
 from __future__ import annotations
@@ -27,8 +31,10 @@ import torch
 from retriever.connection import Connection
 from retriever.errors import TokenIntegrityError
 from retriever.filters import Filter, field_equals, field_in
+from retriever.records import LOSSLESS
 from retriever.schema import DUMMY_VECTOR, TOKEN_FIELDS, VARCHAR_MAX_BYTES
 from retriever.token_codec import CodecError, pack, unpack
+from retriever.token_quant import QUANTIZED, check_token_codec, dequantize, payload_size, quantize
 
 # Chunk length in base64 characters: under VARCHAR's 65535-byte limit and a multiple of 4, so every chunk
 # is itself valid base64 (handy when inspecting rows by hand).
@@ -53,9 +59,9 @@ class TokenBlob:
         dtype: a key of DTYPES.
         shape: tensor shape.
         sha256: hex digest of the raw tensor bytes.
-        codec: how the raw bytes were packed (token_codec.CODECS).
+        codec: how the raw bytes were packed (token_codec.CODECS), after "<token codec>+" when lossy.
         chunks: base64 of the packed bytes, split into pieces of at most CHUNK_CHARS.
-        raw_bytes: size of the raw tensor bytes.
+        raw_bytes: size of the raw tensor bytes (lossy codecs: of the quantized payload).
     """
 
     page_id: str
@@ -67,27 +73,52 @@ class TokenBlob:
     raw_bytes: int
 
 
-def encode_tensor(page_id: str, tensor: torch.Tensor) -> TokenBlob:
-    """Turn a tensor into its stored form, bit for bit.
+def stored_size(token_codec: str, tensor: torch.Tensor) -> int:
+    """Bytes the codec's payload of `tensor` takes before packing (what a page row records as token_bytes).
+
+    Args:
+        token_codec: one of records.TOKEN_CODECS.
+        tensor: the rows.
+
+    Returns:
+        The raw tensor size (lossless) or the quantized payload size.
+    """
+    if check_token_codec(token_codec) == LOSSLESS:
+        return tensor.numel() * tensor.element_size()
+    return payload_size(token_codec, tensor.shape)
+
+
+def encode_tensor(page_id: str, tensor: torch.Tensor, token_codec: str = LOSSLESS) -> TokenBlob:
+    """Turn a tensor into its stored form: bit for bit, or quantized by a lossy token codec.
 
     Args:
         page_id: the page the rows belong to.
         tensor: bf16, fp16 or fp32, any shape, any device.
+        token_codec: one of records.TOKEN_CODECS.
 
     Returns:
         The TokenBlob.
 
     Raises:
-        ValueError: unsupported dtype, or a big-endian host (stored bytes are little-endian).
+        ValueError: unsupported dtype or codec, NaN/inf under a lossy codec, or a big-endian host (stored
+            bytes are little-endian).
     """
     name = _DTYPE_NAMES.get(tensor.dtype)
     if name is None:
         raise ValueError(f"cannot store tokens of dtype {tensor.dtype}; use one of {sorted(DTYPES)}")
     if sys.byteorder != "little":
         raise ValueError("token storage assumes a little-endian host")
-    flat = tensor.detach().to("cpu").contiguous().reshape(-1)  # (numel,)
-    raw = flat.view(torch.uint8).numpy()  # bf16 has no numpy dtype; its bytes do
-    codec, packed = pack(raw, tensor.element_size())
+    if check_token_codec(token_codec) == LOSSLESS:
+        flat = tensor.detach().to("cpu").contiguous().reshape(-1)  # (numel,)
+        raw = flat.view(torch.uint8).numpy()  # bf16 has no numpy dtype; its bytes do
+        codec, packed = pack(raw, tensor.element_size())
+    else:
+        try:
+            raw = quantize(tensor, token_codec)
+        except ValueError as exc:
+            raise ValueError(f"page {page_id}: {exc}") from exc
+        packing, packed = pack(raw, 1)  # one-byte codes: the planes are the bytes themselves
+        codec = f"{token_codec}+{packing}"
     text = pybase64.b64encode_as_string(packed)
     chunks = [text[i : i + CHUNK_CHARS] for i in range(0, len(text), CHUNK_CHARS)] or [""]
     return TokenBlob(
@@ -111,11 +142,11 @@ def decode_tensor(
         dtype: a key of DTYPES.
         shape: the tensor shape.
         sha256: expected hex digest of the raw tensor bytes.
-        codec: how the bytes were packed (token_codec.CODECS).
+        codec: how the bytes were packed (token_codec.CODECS), after "<token codec>+" when lossy.
         chunks: the base64 chunks in order.
 
     Returns:
-        A CPU tensor bit-identical to the one stored.
+        A CPU tensor bit-identical to the one stored (lossy codecs: the dequantized rows, in `dtype`).
 
     Raises:
         TokenIntegrityError: unknown dtype or codec, bad shape, bad base64, a corrupt compressed stream,
@@ -130,8 +161,12 @@ def decode_tensor(
         raise TokenIntegrityError(page_id, f"bad shape {shape!r}") from exc
     if any(d < 0 for d in shape):
         raise TokenIntegrityError(page_id, f"bad shape {shape}")
+    quant, _, packing = codec.rpartition("+")
+    if quant and quant not in QUANTIZED:
+        raise TokenIntegrityError(page_id, f"unknown token codec {quant!r} (codec {codec})")
     itemsize = torch.empty((), dtype=torch_dtype).element_size()
-    size = itemsize * math.prod(shape)  # a Python int: a corrupt huge shape cannot overflow
+    # Python ints: a corrupt huge shape cannot overflow.
+    size = payload_size(quant, shape) if quant else itemsize * math.prod(shape)
     try:
         # pybase64 decodes with SIMD (~35x binascii here); validate=True still rejects any byte outside
         # the alphabet and bad padding, before the sha256 has to catch it.
@@ -139,11 +174,13 @@ def decode_tensor(
     except (binascii.Error, ValueError) as exc:
         raise TokenIntegrityError(page_id, f"payload is not base64: {exc}") from exc
     try:
-        raw = unpack(codec, packed, itemsize, size)
+        raw = unpack(packing, packed, 1 if quant else itemsize, size)
     except CodecError as exc:
         raise TokenIntegrityError(page_id, f"{exc} (shape {shape} of {dtype}, codec {codec})") from exc
     if hashlib.sha256(raw.data).hexdigest() != sha256:
         raise TokenIntegrityError(page_id, "sha256 mismatch")
+    if quant:
+        return dequantize(raw, quant, shape, torch_dtype)
     return torch.from_numpy(raw).view(torch_dtype).reshape(shape)
 
 
@@ -217,6 +254,7 @@ def write_tokens(
     tensors: Mapping[str, torch.Tensor],
     *,
     replace: bool = True,
+    token_codec: str = LOSSLESS,
 ) -> dict[str, int]:
     """Store tensors, replacing any earlier version of the same pages.
 
@@ -226,11 +264,12 @@ def write_tokens(
         doc_id: the document all pages belong to.
         tensors: page_id → tensor.
         replace: drop chunks an earlier, longer version left past the new end (False: none can exist).
+        token_codec: one of records.TOKEN_CODECS (every page is encoded before anything is written).
 
     Returns:
-        page_id → raw byte size stored.
+        page_id → bytes of the codec's payload stored (lossless: the raw tensor bytes).
     """
-    blobs = {page_id: encode_tensor(page_id, tensor) for page_id, tensor in tensors.items()}
+    blobs = {page_id: encode_tensor(page_id, tensor, token_codec) for page_id, tensor in tensors.items()}
     rows = [row for blob in blobs.values() for row in blob_rows(blob, doc_id)]
     conn.upsert(collection, rows, row_bytes=CHUNK_CHARS)  # all pages' chunks in as few requests as fit
     if not replace:

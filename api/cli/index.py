@@ -45,6 +45,14 @@ def index_build(
             "infer). Recorded with the index.",
         ),
     ] = None,
+    token_codec: Annotated[
+        str | None,
+        typer.Option(
+            "--token-codec",
+            help="lossless (default, bit for bit) | int8 | fp8-e4m3: how a new index stores vision-token "
+            "rows (the lossy ones take about half the bytes). Recorded with the index.",
+        ),
+    ] = None,
     workers: Annotated[
         int | None, typer.Option("--workers", min=1, max=64, help="Page-extraction processes.")
     ] = None,
@@ -77,6 +85,7 @@ def index_build(
         milvus_uri=milvus_uri,
         mode=mode,
         gundam_max_tiles=max_tiles,
+        token_codec=token_codec,
         workers=workers,
         ocr=False if no_ocr else None,
         batch_pages=batch_pages,

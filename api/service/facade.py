@@ -100,6 +100,7 @@ class Service:
             encoder=vision.name if vision else None,
             vision_dim=vision.dim if vision else None,
             max_tiles=max_tiles,
+            token_codec=self.settings.token_codec,
         )
 
     def _open_beside_embedder(self) -> IndexStore:
