@@ -128,6 +128,14 @@ def index_status(data_dir: DataDir = None, milvus_uri: MilvusUri = None, as_json
     by_source = ", ".join(f"{k} {v}" for k, v in stats.pages_by_text_source.items())
     typer.echo(f"pages      {stats.pages}  ({by_source})")
     typer.echo("bytes      " + ", ".join(f"{k} {v}" for k, v in stats.bytes.items()))
+    for label, groups in (("by mode", stats.by_mode), ("by codec", stats.by_codec)):
+        for name, g in groups.items():
+            typer.echo(
+                f"{label:<10} {name}: {g.pages} pages, tokens {g.token_bytes}, text {g.text_bytes} bytes "
+                f"({g.bytes_per_million_pages / 1e9:.1f} GB per million pages)"
+            )
+    projected = stats.projected_bytes_per_million_pages.get("total", 0)
+    typer.echo(f"projected  {projected / 1e9:.1f} GB per million pages like these")
 
 
 @index_app.command("delete")

@@ -304,8 +304,23 @@ class JobResponse(BaseModel):
 # ---------------------------------------------------------------------------------------------- service
 
 
+class PageGroup(BaseModel):
+    """Pages of one mode, token codec or text source, and their bytes (token bytes: the payload in its codec,
+    before zstd and base64); `bytes_per_million_pages`: text + tokens at this group's mean page."""
+
+    pages: int
+    text_bytes: int
+    token_bytes: int
+    bytes_per_million_pages: int
+
+
 class IndexCounts(BaseModel):
-    """What the complete documents of the index hold, and the config it was built with."""
+    """What the complete documents of the index hold, and the config it was built with.
+
+    `by_mode`, `by_codec` (token codec; "none": no token rows) and `by_text_source` split the pages and bytes;
+    `projected_bytes_per_million_pages` ("text", "tokens", "total") scales the index's mean page to a million.
+    They default to empty for servers older than this accounting.
+    """
 
     documents: int
     pages: int
@@ -313,6 +328,10 @@ class IndexCounts(BaseModel):
     bytes: dict[str, int]
     incomplete_documents: int
     config: dict[str, object]
+    by_mode: dict[str, PageGroup] = {}
+    by_codec: dict[str, PageGroup] = {}
+    by_text_source: dict[str, PageGroup] = {}
+    projected_bytes_per_million_pages: dict[str, int] = {}
 
 
 class IndexStatus(IndexCounts):

@@ -162,13 +162,33 @@ def test_stats_count_complete_documents_only(store: IndexStore) -> None:
     store.complete_doc("a")
     store.begin_doc(make_doc("b", size=7000))
     store.write_pages([make_page("b", 1, "not yet")])  # still indexing: not counted
-    assert store.stats() == {
+    stats = store.stats()
+    text = len("héllo".encode()) + len("scanned")
+    tokens = 273 * 1280 * 2 + 160
+    assert {k: stats[k] for k in ("documents", "pages", "pages_by_text_source", "bytes")} == {
         "documents": 1,
         "pages": 2,
         "pages_by_text_source": {"pdf": 1, "ocr": 1},
-        "bytes": {
-            "sources": 5000,
-            "text": len("héllo".encode()) + len("scanned"),
-            "tokens": 273 * 1280 * 2 + 160,
-        },
+        "bytes": {"sources": 5000, "text": text, "tokens": tokens},
+    }
+    per_million = round((text + tokens) * 1_000_000 / 2)
+    assert stats["by_mode"] == {
+        "base": {
+            "pages": 2,
+            "text_bytes": text,
+            "token_bytes": tokens,
+            "bytes_per_million_pages": per_million,
+        }
+    }
+    assert list(stats["by_codec"]) == ["lossless"] and stats["by_codec"]["lossless"]["pages"] == 2
+    assert stats["by_text_source"]["ocr"] == {
+        "pages": 1,
+        "text_bytes": len("scanned"),
+        "token_bytes": 160,
+        "bytes_per_million_pages": (len("scanned") + 160) * 1_000_000,
+    }
+    assert stats["projected_bytes_per_million_pages"] == {
+        "text": round(text * 1_000_000 / 2),
+        "tokens": round(tokens * 1_000_000 / 2),
+        "total": per_million,
     }

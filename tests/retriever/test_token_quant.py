@@ -3,6 +3,7 @@ and an index that records its codec (pure functions first, then Milvus Lite)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -131,3 +132,29 @@ def test_an_index_stores_rows_in_its_codec_and_refuses_another(tmp_path: Path, c
         IndexStore.open(db, CONFIG)
     with IndexStore.open(db) as store:
         assert store.config.token_codec == codec
+
+
+def test_status_accounts_pages_and_bytes_by_mode_codec_and_text_source(tmp_path: Path) -> None:
+    config = IndexConfig(
+        text_model=CONFIG.text_model, text_dim=CONFIG.text_dim, mode="base", token_codec=INT8
+    )
+    with IndexStore.open(tmp_path / "vtrag.db", config) as store:
+        store.begin_doc(make_doc("a", pages=3))
+        small = replace(make_page("a", 2, "two"), mode="small", n_tokens=111)
+        scanned = make_page("a", 3, "three", text_source="ocr")
+        store.write_pages([make_page("a", 1, "one"), small], {1: rows((273, 64)), 2: rows((111, 64))})
+        store.write_pages([scanned])  # no token rows
+        store.complete_doc("a")
+        stats = store.stats()
+    int8 = {1: 273 * (4 + 64), 2: 111 * (4 + 64)}
+    assert {m: g["pages"] for m, g in stats["by_mode"].items()} == {"base": 2, "small": 1}
+    assert stats["by_mode"]["small"]["token_bytes"] == int8[2]
+    assert stats["by_codec"]["int8"]["pages"] == 2 and stats["by_codec"]["int8"]["token_bytes"] == sum(
+        int8.values()
+    )
+    assert stats["by_codec"]["none"] == {
+        "pages": 1, "text_bytes": 5, "token_bytes": 0, "bytes_per_million_pages": 5_000_000
+    }  # fmt: skip
+    assert {s: g["pages"] for s, g in stats["by_text_source"].items()} == {"pdf": 2, "ocr": 1}
+    total = sum(int8.values()) + len("one") + len("two") + len("three")
+    assert stats["projected_bytes_per_million_pages"]["total"] == round(total * 1_000_000 / 3)

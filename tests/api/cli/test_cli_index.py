@@ -34,6 +34,11 @@ def test_build_search_ask_status(corpus: Path, tmp_path: Path) -> None:
     assert status["documents"] == 4 and status["pages"] == 5
     assert status["pages_by_text_source"] == {"pdf": 4, "ocr": 1}
     assert status["bytes"]["sources"] == sum(p.stat().st_size for p in corpus.iterdir())
+    assert {k: g["pages"] for k, g in status["by_text_source"].items()} == {"pdf": 4, "ocr": 1}
+    assert status["by_mode"]["base"]["pages"] == 5 and list(status["by_codec"]) == ["none"]
+    assert status["projected_bytes_per_million_pages"]["tokens"] == 0
+    text = run_cli("index", "status", "--data-dir", str(data), check=True).stdout
+    assert "by mode    base: 5 pages" in text and "GB per million pages like these" in text
 
     found = cli_json("search", "keeper storm lamp", "--top-k", "3", "--data-dir", str(data))
     top = found["results"][0]

@@ -28,6 +28,7 @@ def test_int8_codec_is_recorded_stored_and_a_mismatch_refused(
     assert all(tokens[p.page_id].shape == (p.n_tokens, TINY_HIDDEN) for p in pages)
     # A float32 scale and one byte per value for each row: half of bf16's bytes and a bit.
     assert status["bytes"]["tokens"] == sum(p.n_tokens * (SCALE_BYTES + TINY_HIDDEN) for p in pages)
+    assert list(status["by_codec"]) == ["int8"] and status["by_codec"]["int8"]["pages"] == len(pages)
 
     refused = run_cli("index", "build", str(corpus), "--data-dir", str(data), *vision)
     assert refused.returncode != 0 and "Traceback" not in refused.stderr

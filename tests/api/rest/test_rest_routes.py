@@ -100,6 +100,12 @@ def test_documents_status_metrics(lite_server: Running, indexed: dict[str, str])
         assert doc["status"] == "complete" and doc["pages"] == 2 and doc["source"] == "lighthouse.pdf"
         status = client.get("/v1/status").json()
         assert status["documents"] >= 3 and status["pages"] >= 4
+        # The accounting: every page in one mode (base), no token rows in the lite profile, per text source.
+        assert status["by_mode"]["base"]["pages"] == status["pages"]
+        assert status["by_codec"] == {"none": status["by_mode"]["base"]}
+        assert sum(g["pages"] for g in status["by_text_source"].values()) == status["pages"]
+        projected = status["projected_bytes_per_million_pages"]
+        assert projected["total"] == round(status["bytes"]["text"] * 1_000_000 / status["pages"]) > 0
         text = client.get("/metrics").text
     assert "# TYPE vtrag_http_request_duration_seconds histogram" in text
     assert (
