@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from encoder.modes import DEFAULT_MAX_TILES, MAX_TILES_LIMIT, MIN_TILES, MODES
+from indexer.auto_mode import AUTO, DEFAULT_MAX_COMPRESSION
 from retriever.records import LOSSLESS, TOKEN_CODECS
 
 EncoderName = Literal["none", "deepseek-ocr", "deepseek-ocr-2"]
@@ -37,7 +38,16 @@ class Settings(BaseSettings):
     )
     collection: str = Field("vtrag", description="Prefix of the three Milvus collections.")
     mode: str = Field(
-        "base", description="Resolution mode pages are indexed in: tiny|small|base|large|gundam|gundam-m."
+        "base",
+        description="Resolution mode pages are indexed in: tiny|small|base|large|gundam|gundam-m, or auto: "
+        "per page the smallest mode whose text tokens per vision token stay within max_compression.",
+    )
+    max_compression: float = Field(
+        DEFAULT_MAX_COMPRESSION,
+        gt=0,
+        le=100,
+        description="mode auto: most text tokens per vision token a page may carry (10: ~97% OCR precision "
+        "in the paper; 20: ~60%).",
     )
     gundam_max_tiles: int = Field(
         DEFAULT_MAX_TILES,
@@ -162,9 +172,9 @@ class Settings(BaseSettings):
     @field_validator("mode")
     @classmethod
     def _mode_name(cls, value: str) -> str:
-        if value.lower() not in MODES:
-            raise ValueError(f"unknown mode {value!r}; choose one of {', '.join(MODES)}")
-        return value.lower()
+        if value.lower() == AUTO:
+            return AUTO
+        return cls._fallback_mode(value)
 
     @field_validator("token_codec")
     @classmethod
@@ -176,7 +186,9 @@ class Settings(BaseSettings):
     @field_validator("fallback_mode")
     @classmethod
     def _fallback_mode(cls, value: str) -> str:
-        return cls._mode_name(value)
+        if value.lower() not in MODES:
+            raise ValueError(f"unknown mode {value!r}; choose one of {', '.join(MODES)} (or auto for mode)")
+        return value.lower()
 
     @field_validator("reader_dir")
     @classmethod

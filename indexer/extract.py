@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from encoder.modes import Mode, make_views
-from indexer.documents import open_document
+from indexer.auto_mode import figure_ink, probe_dpi
+from indexer.documents import SourcePage, open_document
 from indexer.ocr import Ocr
 from indexer.page_text import extract_text
 from retriever.records import TextLine
@@ -28,6 +29,8 @@ class ExtractedPage:
     text: str
     lines: list[TextLine]
     text_source: str
+    # Only when asked for (`--mode auto`): the share of the page that is ink outside its text lines.
+    figure_ink: float | None = None
     # Only when asked for: the PIL raster at `dpi`, or the views the vision encoder sees (modes.ModeViews).
     image: object | None = field(default=None, repr=False)
 
@@ -47,6 +50,7 @@ def extract_pages(
     ocr: bool = True,
     with_image: bool = False,
     view_mode: Mode | None = None,
+    figure_probe: bool = False,
 ) -> list[ExtractedPage]:
     """Text (and optionally the raster) of some pages of one document.
 
@@ -58,6 +62,7 @@ def extract_pages(
         view_mode: with `with_image`, return the page already cut into this mode's views instead of the
             raster: the resizing runs here in parallel, and a Base view crosses the process pipe in 3 MB
             instead of the 11.6 MB of an A4 raster at 144 dpi.
+        figure_probe: also measure `figure_ink` on a small render (auto mode, indexer/auto_mode.py).
     Returns:
         one ExtractedPage per requested page, same order.
     """
@@ -77,10 +82,15 @@ def extract_pages(
                     text=text.text,
                     lines=list(text.lines),
                     text_source=text.source,
+                    figure_ink=_figure_ink(page, text.lines) if figure_probe else None,
                     image=_image(page.render(), view_mode) if with_image else None,
                 )
             )
     return out
+
+
+def _figure_ink(page: SourcePage, lines: Sequence[TextLine]) -> float:
+    return figure_ink(page.render(probe_dpi(page.width_pt, page.height_pt)), lines, page.width_pt)
 
 
 def _image(raster: object, view_mode: Mode | None) -> object:

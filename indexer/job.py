@@ -24,10 +24,13 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from encoder.modes import get_mode, token_rows
+from encoder.modes import Mode, get_mode, token_rows
+from indexer.auto_mode import AUTO, DEFAULT_MAX_COMPRESSION, TokenCounter, check_max_compression
 from indexer.documents import open_document
 from indexer.errors import SourceError
 from indexer.extract import ExtractedPage, extract_pages
+from indexer.page_modes import encode_in_modes, page_modes
+from indexer.report import BuildReport, Event, FileOutcome
 from indexer.sources import discover, file_sha256
 from indexer.writer import BackgroundWriter
 from retriever.errors import RetrieverError
@@ -35,7 +38,6 @@ from retriever.records import DocRecord, PageRecord
 from retriever.store import IndexStore
 
 PAGES_PER_TASK = 8  # pages a worker extracts per task: large enough to amortise IPC, small enough to balance
-Event = dict[str, Any]
 
 
 class Embedder(Protocol):
@@ -46,66 +48,18 @@ class PageEncoder(Protocol):
     """A vision encoder as the job needs it: page images in, (rows, pooled) per page out, in its own mode.
     One with a `view_mode` (encoder.modes.Mode) also takes pages already cut into that mode's views."""
 
-    def encode(self, images: list[Any]) -> list[Any]: ...
+    def encode(self, images: list[Any], mode: Any = None) -> list[Any]: ...
 
 
 @dataclass
 class BuildOptions:
-    mode: str = "base"
+    mode: str = "base"  # or "auto": a mode per page (indexer/auto_mode.py)
     max_tiles: int | None = None  # tile cap of a tiled mode (None: the mode's default)
+    max_compression: float = DEFAULT_MAX_COMPRESSION  # auto: most text tokens per vision token
     workers: int = 1
     batch_pages: int = 32
     ocr: bool = True
     shard: tuple[int, int] = (0, 1)  # (k, n): this run takes the files whose path hashes to k modulo n
-
-
-@dataclass
-class FileOutcome:
-    path: str
-    status: str  # indexed | replaced | unchanged | failed
-    doc_id: str = ""
-    pages: int = 0
-    error: str = ""
-
-    def as_event(self) -> Event:
-        event: Event = {
-            "event": "document",
-            "path": self.path,
-            "status": self.status,
-            "doc_id": self.doc_id,
-            "pages": self.pages,
-        }
-        if self.error:
-            event["error"] = self.error
-        return event
-
-
-@dataclass
-class BuildReport:
-    outcomes: list[FileOutcome] = field(default_factory=list)
-    skipped: int = 0
-    pages_written: int = 0
-    seconds: float = 0.0
-    # Seconds the build spent in each stage (extract = waiting for extracted pages): where the time goes.
-    stage_seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
-
-    @property
-    def failed(self) -> list[FileOutcome]:
-        return [o for o in self.outcomes if o.status == "failed"]
-
-    def summary(self) -> Event:
-        counts: dict[str, int] = {}
-        for o in self.outcomes:
-            counts[o.status] = counts.get(o.status, 0) + 1
-        return {
-            "event": "done",
-            "files": counts,
-            "skipped": self.skipped,
-            "pages_written": self.pages_written,
-            "seconds": round(self.seconds, 3),
-            "pages_per_second": round(self.pages_written / self.seconds, 2) if self.seconds else 0.0,
-            "stage_seconds": {k: round(v, 3) for k, v in sorted(self.stage_seconds.items())},
-        }
 
 
 @dataclass
@@ -127,6 +81,9 @@ class IndexBuilder:
         options: mode, worker processes, write batch size, OCR on/off.
         vision: optional vision encoder; when given each page's token rows and pooled vector are stored.
         on_event: called with a plain dict for every plan / page / document / done event (progress, --json).
+        count_tokens: auto mode's text-token count (the decoder's tokenizer); None: the documented estimate.
+    Raises:
+        ValueError: an unknown mode or tile cap, a bad max_compression, auto with an encoder of one layout.
     """
 
     def __init__(
@@ -136,10 +93,17 @@ class IndexBuilder:
         options: BuildOptions,
         vision: PageEncoder | None = None,
         on_event: Callable[[Event], None] | None = None,
+        count_tokens: TokenCounter | None = None,
     ) -> None:
-        if vision is None:
-            get_mode(options.mode, options.max_tiles)  # ValueError early (a vision encoder has its own)
+        self.auto = options.mode == AUTO
+        if self.auto:
+            check_max_compression(options.max_compression)
+            if vision is not None and getattr(vision, "view_mode", None) is None:
+                raise ValueError("--mode auto needs an encoder with resolution modes (deepseek-ocr, v1)")
+        if vision is None or self.auto:
+            get_mode("gundam" if self.auto else options.mode, options.max_tiles)  # ValueError early
         self.store, self.embedder, self.options, self.vision = store, embedder, options, vision
+        self.count_tokens = count_tokens
         self.emit = on_event or (lambda event: None)
         self._stages: defaultdict[str, float] = defaultdict(float)
 
@@ -248,9 +212,10 @@ class IndexBuilder:
         self, plan: list[_Planned], tasks: list[tuple[int, list[int]]], pool: ProcessPoolExecutor | None
     ) -> Iterator[tuple[int, list[ExtractedPage] | Exception]]:
         # Workers cut the views when the encoder names its mode (parallel resizing, smaller pickles).
-        view_mode = getattr(self.vision, "view_mode", None)
-        with_image = self.vision is not None
-        args = [(str(plan[i].path), chunk, self.options.ocr, with_image, view_mode) for i, chunk in tasks]
+        # Auto mode: the mode is chosen here, per page, so the workers send the raster and a figure probe.
+        view_mode = None if self.auto else getattr(self.vision, "view_mode", None)
+        with_image, ocr, auto = self.vision is not None, self.options.ocr, self.auto
+        args = [(str(plan[i].path), chunk, ocr, with_image, view_mode, auto) for i, chunk in tasks]
         window = max(2, 2 * self.options.workers)
         futures: dict[int, Future[list[ExtractedPage]]] = {}
         for k, (i, _) in enumerate(tasks):
@@ -330,9 +295,11 @@ class IndexBuilder:
         with self._timed("embed"):
             vectors = self.embedder.embed([p.text for p in batch])
         tokens, pooled = None, [None] * len(batch)
+        o = self.options
+        modes = page_modes(batch, o.mode, o.max_tiles, o.max_compression, self.count_tokens)
         if self.vision is not None:
             with self._timed("encode"):
-                encoded = self.vision.encode([p.image for p in batch])
+                encoded = encode_in_modes(self.vision, [p.image for p in batch], modes)
             tokens = {p.page_no: e.rows for p, e in zip(batch, encoded, strict=True)}
             pooled = [e.pooled.float().tolist() for e in encoded]
         records = [
@@ -340,8 +307,8 @@ class IndexBuilder:
                 doc_id=planned.doc_id,
                 page_no=p.page_no,
                 source=source,
-                mode=self.options.mode,
-                n_tokens=self._n_tokens(p, tokens),
+                mode=m.name,
+                n_tokens=self._n_tokens(p, tokens, m),
                 text=p.text,
                 text_source=p.text_source,
                 width=p.width,
@@ -351,16 +318,15 @@ class IndexBuilder:
                 text_vec=vec.tolist(),
                 vision_vec=pv,
             )
-            for p, vec, pv in zip(batch, vectors, pooled, strict=True)
+            for p, vec, pv, m in zip(batch, vectors, pooled, modes, strict=True)
         ]
         return records, tokens
 
-    def _n_tokens(self, page: ExtractedPage, tokens: dict[int, Any] | None) -> int:
+    def _n_tokens(self, page: ExtractedPage, tokens: dict[int, Any] | None, mode: Mode) -> int:
         if tokens is not None:
             return int(tokens[page.page_no].shape[0])
-        # The rows this page will take in the mode, at the page raster's pixel size.
+        # The rows this page will take in its mode, at the page raster's pixel size.
         scale = page.dpi / 72.0
-        mode = get_mode(self.options.mode, self.options.max_tiles)
         return token_rows(mode, round(page.width * scale), round(page.height * scale))
 
     def _drop_older_versions(self, source: str, doc_id: str) -> bool:

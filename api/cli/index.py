@@ -33,7 +33,20 @@ def index_build(
     data_dir: DataDir = None,
     milvus_uri: MilvusUri = None,
     mode: Annotated[
-        str | None, typer.Option("--mode", help="tiny|small|base|large|gundam|gundam-m (default base).")
+        str | None,
+        typer.Option(
+            "--mode",
+            help="tiny|small|base|large|gundam|gundam-m (default base), or auto: a mode per page, the "
+            "smallest whose text tokens per vision token stay within --max-compression.",
+        ),
+    ] = None,
+    max_compression: Annotated[
+        float | None,
+        typer.Option(
+            "--max-compression",
+            help="--mode auto: most text tokens per vision token a page may carry (default 10, the paper's "
+            "~97% OCR precision; 20 gives ~60%).",
+        ),
     ] = None,
     max_tiles: Annotated[
         int | None,
@@ -84,6 +97,7 @@ def index_build(
         data_dir=data_dir,
         milvus_uri=milvus_uri,
         mode=mode,
+        max_compression=max_compression,
         gundam_max_tiles=max_tiles,
         token_codec=token_codec,
         workers=workers,

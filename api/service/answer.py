@@ -155,9 +155,7 @@ class AnswerPipeline:
 
     # -- 1. retrieve --
 
-    def retrieve(
-        self, parts: Parts, question: str, top_k: int, doc_ids: list[str] | None
-    ) -> list[SearchHit]:
+    def retrieve(self, parts: Parts, question: str, top_k: int, doc_ids: list[str] | None) -> list[SearchHit]:
         return retrieve(
             parts.store,
             parts.embedder,

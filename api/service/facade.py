@@ -23,6 +23,7 @@ from api.service.snippets import snippet
 from api.settings import Settings
 from encoder.modes import get_mode
 from encoder.text_embedder import TextBackend, TextEmbedder, backend_for, text_model_name
+from indexer.auto_mode import AUTO
 from retriever.records import IndexConfig, SearchHit
 from retriever.store import IndexStore
 
@@ -89,7 +90,11 @@ class Service:
         """The config a build with the current settings would write (and must match)."""
         vision = self.vision
         if vision is not None:
+            if self.settings.mode == AUTO and vision.mode != AUTO:
+                raise ValueError(f"mode auto needs the deepseek-ocr (v1) encoder; {vision.name} has one")
             mode, max_tiles = vision.mode, vision.max_tiles  # OCR-2 has one fixed layout: "ocr2"
+        elif self.settings.mode == AUTO:  # pages may be tiled (Gundam): the cap is part of the identity
+            mode, max_tiles = AUTO, get_mode("gundam", self.settings.gundam_max_tiles).max_tiles
         else:
             view_mode = get_mode(self.settings.mode, self.settings.gundam_max_tiles)
             mode, max_tiles = view_mode.name, view_mode.max_tiles if view_mode.tiled else None
@@ -147,6 +152,7 @@ class Service:
         options = BuildOptions(
             mode=store.config.mode,
             max_tiles=store.config.max_tiles,
+            max_compression=self.settings.max_compression,
             workers=self.settings.workers,
             batch_pages=self.settings.batch_pages,
             ocr=self.settings.ocr,
@@ -158,6 +164,7 @@ class Service:
             options,
             vision=self.vision.encoder if self.vision else None,
             on_event=on_event,
+            count_tokens=self.vision.count_tokens if self.vision else None,
         ).run(paths)
 
     def status(self) -> IndexStatus:

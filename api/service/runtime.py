@@ -39,6 +39,10 @@ class VisionRuntime:
     def dim(self) -> int:
         return int(self.encoder.dim)
 
+    def count_tokens(self, text: str) -> int:
+        """Text tokens of `text` with the decoder's tokenizer (auto mode's compression ratio)."""
+        return len(self.generator.tokenizer.encode(text))
+
     @classmethod
     def load(
         cls,
@@ -85,7 +89,12 @@ class VisionRuntime:
     def _v1(cls, model: Any, tokenizer: Tokenizer, mode: str, max_tiles: int | None) -> VisionRuntime:
         from encoder.modes import get_mode
         from encoder.vision import DeepseekOcrEncoder
+        from indexer.auto_mode import AUTO
 
+        if mode == AUTO:  # a mode per page: the encoder's own (queries, similar pages) stays Base
+            tiles = get_mode("gundam", max_tiles).max_tiles
+            encoder = DeepseekOcrEncoder(model, mode=get_mode("base"))
+            return cls("deepseek-ocr", encoder, Generator(model, tokenizer), AUTO, tiles)
         view_mode = get_mode(mode, max_tiles)
         encoder = DeepseekOcrEncoder(model, mode=view_mode)
         cap = view_mode.max_tiles if view_mode.tiled else None
