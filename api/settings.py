@@ -156,6 +156,12 @@ class Settings(BaseSettings):
     fallback_mode: str = Field(
         "gundam", description="Mode the full-OCR fallback re-renders cited pages in (gundam|large|...)."
     )
+    ocr_write_back: Literal["off", "weak", "always"] = Field(
+        "weak",
+        description="When a page is read from its stored tokens (extract markdown/free_ocr), its transcript "
+        "replaces its stored text (BM25 terms and dense vector recomputed, the earlier text kept for audit): "
+        "weak = pages whose text came from RapidOCR or was empty, always, or off.",
+    )
     fallback_pages: int = Field(3, ge=1, le=20, description="Top pages the full-OCR fallback reads.")
     ocr_cache_pages: int = Field(256, ge=0, le=100_000, description="Fallback OCR results kept in memory.")
 

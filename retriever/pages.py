@@ -23,6 +23,9 @@ from retriever.schema import (
 BBOX_DECIMALS = 2
 # Rows per upsert request sized as if each page were this big (text + lines + vectors, generous).
 PAGE_ROW_BYTES = 256 * 1024
+# Earlier text a written-back page keeps for audit, at most: JSON escapes can triple it (é is \u00e9), and
+# the field holds 64 KiB with the lines.
+PRIOR_TEXT_MAX_BYTES = 16 * 1024
 # Page ids per read query: keeps the "in [...]" list and the response (≤ ~128 KiB/page) modest.
 READ_BATCH_PAGES = 256
 
@@ -102,6 +105,17 @@ def _vector(vec: Vector | None, dim: int, what: str, page_id: str) -> list[float
     return [float(x) for x in arr]
 
 
+def _lines_value(page: PageRecord, text_len: int) -> Any:
+    """The `lines` JSON: the line list, or, for a page whose text was replaced (write-back), an object that
+    also keeps the earlier text for audit — in the same field, so indexes need no new schema."""
+    if not page.prior_text_source:
+        return encode_lines(page.lines, text_len)
+    prior_text = truncate_utf8(page.prior_text, PRIOR_TEXT_MAX_BYTES)
+    prior = {"text": prior_text, "text_source": page.prior_text_source}
+    budget = JSON_MAX_BYTES - len(json.dumps(prior)) - 32  # the object's keys and braces
+    return {"lines": encode_lines(page.lines, text_len, budget), "prior": prior}
+
+
 def page_to_row(page: PageRecord, config: IndexConfig, token_bytes: int) -> dict[str, Any]:
     """Build the `<name>_pages` row of a page, fitting text and lines into Milvus' limits.
 
@@ -130,7 +144,7 @@ def page_to_row(page: PageRecord, config: IndexConfig, token_bytes: int) -> dict
         "height": float(page.height),
         "dpi": float(page.dpi),
         "text": text,
-        "lines": encode_lines(page.lines, len(text)),
+        "lines": _lines_value(page, len(text)),
         "text_bytes": len(text.encode("utf-8")),
         "token_bytes": int(token_bytes),
         "text_vec": _vector(page.text_vec, config.text_dim, "text_vec", page.page_id),
@@ -151,6 +165,12 @@ def row_to_page(row: Mapping[str, Any]) -> PageRecord:
     """
     text_vec = row.get("text_vec")
     vision_vec = row.get("vision_vec")
+    lines: Any = row["lines"]
+    prior: dict[str, Any] = {}
+    if isinstance(lines, (str, bytes)):
+        lines = json.loads(lines)
+    if isinstance(lines, dict):  # a written-back page: lines and the audit of its earlier text
+        lines, prior = lines.get("lines", []), lines.get("prior") or {}
     return PageRecord(
         doc_id=str(row["doc_id"]),
         page_no=int(row["page_no"]),
@@ -162,10 +182,30 @@ def row_to_page(row: Mapping[str, Any]) -> PageRecord:
         width=float(row["width"]),
         height=float(row["height"]),
         dpi=float(row["dpi"]),
-        lines=decode_lines(row["lines"]),
+        lines=decode_lines(lines),
         text_vec=None if text_vec is None else [float(x) for x in text_vec],
         vision_vec=None if vision_vec is None else [float(x) for x in vision_vec],
+        prior_text=str(prior.get("text", "")),
+        prior_text_source=str(prior.get("text_source", "")),
     )
+
+
+def replace_text(
+    conn: Connection, collection: str, config: IndexConfig, page: PageRecord, token_bytes: int
+) -> None:
+    """Upsert a page row with new text (Milvus recomputes its BM25 terms from `text`), keeping its other
+    fields: `page` must carry both vectors the index has, and `token_bytes` is the row's current value.
+
+    Raises:
+        ValueError: a vector is missing or has the wrong dim.
+    """
+    conn.upsert(collection, [page_to_row(page, config, token_bytes)], row_bytes=PAGE_ROW_BYTES)
+
+
+def token_bytes_of(conn: Connection, collection: str, page_id: str) -> int | None:
+    """The `token_bytes` a page row records, or None when there is no such page."""
+    rows = conn.query(collection, field_in("page_id", [page_id]), ["page_id", "token_bytes"])
+    return int(rows[0]["token_bytes"]) if rows else None
 
 
 def upsert_pages(conn: Connection, collection: str, rows: Sequence[dict[str, Any]]) -> None:

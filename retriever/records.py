@@ -148,7 +148,9 @@ class PageRecord:
     """One page as stored: text, line boxes, geometry and its vectors.
 
     `page_no` is 1-based. `width`/`height` are in PDF points, `dpi` is the raster resolution the page was
-    rendered at. Vectors are None in search hits and in `get_pages` unless asked for.
+    rendered at. Vectors are None in search hits and in `get_pages` unless asked for. `prior_text` and
+    `prior_text_source` keep what the page held before a model transcript replaced its text (the audit of
+    OCR write-back; empty otherwise).
     """
 
     doc_id: str
@@ -164,6 +166,8 @@ class PageRecord:
     lines: list[TextLine]
     text_vec: Vector | None
     vision_vec: Vector | None = None
+    prior_text: str = ""
+    prior_text_source: str = ""
 
     @property
     def page_id(self) -> str:

@@ -322,6 +322,17 @@ class IndexStore:
         found = page_rows.read_pages(self._conn, self._names.pages, page_ids, fields)
         return [found[pid] for pid in dict.fromkeys(page_ids) if pid in found]
 
+    def replace_page_text(self, page: PageRecord) -> bool:
+        """Rewrite a page's text, lines, text vector and text source (OCR write-back), keeping its vision
+        vector and token rows; Milvus recomputes its BM25 terms. Returns False when there is no such page.
+        Raises ValueError (nothing written) when `page` lacks a vector the index needs."""
+        token_bytes = page_rows.token_bytes_of(self._conn, self._names.pages, page.page_id)
+        if token_bytes is None:
+            return False
+        page_rows.replace_text(self._conn, self._names.pages, self._config, page, token_bytes)
+        self._conn.flush(self._names.pages)
+        return True
+
     def get_tokens(self, page_ids: Sequence[str]) -> dict[str, torch.Tensor]:
         """Fetch the stored vision tokens of pages, bit-identical to what was written.
 

@@ -215,6 +215,10 @@ class PageReading(BaseModel):
     confidence: float | None = None
     guard_fired: bool = False
     vision_tokens: int = 0
+    written_back: bool = Field(
+        False,
+        description="The reading replaced the page's stored text (OCR write-back, VTRAG_OCR_WRITE_BACK).",
+    )
 
 
 class ExtractResult(PageReading):

@@ -275,7 +275,19 @@ class Service:
                 "extraction needs a vision model: set --encoder and --weights (VTRAG_ENCODER, "
                 "VTRAG_WEIGHTS_DIR)"
             )
-        return extract(self.store(), self.vision, page_id, task, query=query, max_new_tokens=max_new_tokens)
+        store = self.store()
+        result = extract(store, self.vision, page_id, task, query=query, max_new_tokens=max_new_tokens)
+        if self.settings.ocr_write_back != "off":
+            from api.service.write_back import write_back
+
+            result.written_back = write_back(
+                store,
+                self.embedder,
+                result,
+                policy=self.settings.ocr_write_back,
+                min_confidence=self.settings.answer_min_confidence,
+            )
+        return result
 
 
 def _result(hit: SearchHit, query: str) -> SearchResult:
