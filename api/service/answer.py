@@ -149,7 +149,7 @@ class AnswerPipeline:
                 reason = judged.reason
         fallback, pages = Fallback(), hits
         if reason is not None and hits:
-            fallback, pages = self.fallback(parts.vision, hits, reason, trail)
+            fallback, pages = self.fallback(parts, hits, reason, trail)
         found = self.read(parts, question, pages)
         return self.cite(parts.vision, found, pages, fallback)
 
@@ -200,15 +200,36 @@ class AnswerPipeline:
     # -- 5. fallback: full OCR of the top pages --
 
     def fallback(
-        self, vision: VisionRuntime | None, hits: list[SearchHit], reason: str, trail: list[str]
+        self, parts: Parts, hits: list[SearchHit], reason: str, trail: list[str]
     ) -> tuple[Fallback, list[SearchHit]]:
-        """The fallback's record and the pages to read: the re-read ones, else (none could be) the stored."""
+        """The fallback's record and the pages to read: the re-read ones, else (none could be) the stored.
+        Pages the model read are written back to the index (api/service/write_back.py, `ocr_write_back`)."""
         self.metrics.inc("vtrag_answer_fallbacks_total", reason=reason)
-        read, engines = self.full_ocr.read_pages(vision, hits, trail)
+        read, engines = self.full_ocr.read_pages(parts.vision, hits, trail)
+        if parts.vision is not None and self.settings.ocr_write_back != "off":
+            by_model = [h.page for h, e in zip(read, engines, strict=True) if e == parts.vision.name]
+            if by_model:
+                self._write_back(parts, by_model, trail)
         if not read:
             trail.append("no page could be re-read: answered from the stored page text")
             return Fallback(ran=True, reason=reason, trail=trail), hits
         return Fallback(ran=True, reason=reason, engine=",".join(dict.fromkeys(engines)), trail=trail), read
+
+    def _write_back(self, parts: Parts, pages: list[PageRecord], trail: list[str]) -> None:
+        from api.service.write_back import write_text
+
+        for page in pages:
+            with self.model_lock:  # the page row is rewritten once even when answers race
+                done = write_text(
+                    parts.store,
+                    parts.embedder,
+                    page.page_id,
+                    page.text,
+                    page.lines,
+                    policy=self.settings.ocr_write_back,
+                )
+            if done:
+                trail.append(f"p. {page.page_no}: the model's reading replaced the stored text")
 
     # -- 6. read --
 

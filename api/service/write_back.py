@@ -1,5 +1,6 @@
-"""OCR on read, written back: a page the model has just read from its stored tokens takes the transcript as
-its searchable text, so the next search finds what the model read.
+"""OCR on read, written back: a page the model has just read (from its stored tokens by `extract`, or
+re-rendered by the answer pipeline's full-OCR fallback) takes the transcript as its searchable text, so the
+next search finds what the model read.
 
 Which pages (`Settings.ocr_write_back`): "weak" (the default) those whose text came from RapidOCR or was
 empty — the text layer of a PDF is exact and stays; "always" every page; "off" none. Only a reading that
@@ -11,6 +12,7 @@ confidence at least `answer_min_confidence`). The page's text, line boxes, dense
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Literal, Protocol
 
@@ -83,17 +85,46 @@ def write_back(
         return False
     if reading.confidence is None or reading.confidence < min_confidence:
         return False
-    pages = store.get_pages([reading.page_id], with_vectors=True)
-    if not pages or not wanted(policy, pages[0]):
+    return write_text(
+        store,
+        embedder,
+        reading.page_id,
+        text,
+        lambda page: transcript_lines(text, reading.boxes, page),
+        policy=policy,
+    )
+
+
+def write_text(
+    store: IndexStore,
+    embedder: Embedder,
+    page_id: str,
+    text: str,
+    lines: list[TextLine] | Callable[[PageRecord], list[TextLine]],
+    *,
+    policy: WriteBack,
+) -> bool:
+    """Replace a page's text with a model's reading that already stands, when the policy allows it.
+
+    Args:
+        store: the index. embedder: the text model that built it.
+        page_id: the page. text: the reading. lines: the reading's line boxes (or a function of the
+            stored page giving them).
+        policy: see the module docstring.
+    Returns:
+        True when the page was rewritten.
+    """
+    pages = store.get_pages([page_id], with_vectors=True)
+    if not pages or not text.strip() or not wanted(policy, pages[0]):
         return False
     page = pages[0]
-    if text == page.text.strip() and page.text_source == MODEL_SOURCE:
+    if text == page.text and page.text_source == MODEL_SOURCE:
         return False  # read the same again: nothing to do
     keep_prior = page.prior_text_source == ""  # the first replaced text is the audit, not later readings
     updated = replace(
         page,
         text=text,
-        lines=transcript_lines(text, reading.boxes, page),
+        lines=lines(page) if callable(lines) else lines,
         text_source=MODEL_SOURCE,
         text_vec=embedder.embed([text])[0],
         prior_text=page.text if keep_prior else page.prior_text,

@@ -93,3 +93,18 @@ def test_the_policy_and_the_reading_decide(tmp_path: Path, runtime: VisionRuntim
     always.close()
     with pytest.raises(ValidationError, match="ocr_write_back"):
         Settings(ocr_write_back="sometimes")  # type: ignore[arg-type]
+
+
+def test_the_answer_pipelines_model_fallback_writes_back(tmp_path: Path, runtime: VisionRuntime) -> None:
+    svc = service(tmp_path / "data", runtime, answer_max_new_tokens=24, fallback_pages=2)
+    pages = build(svc, tmp_path)
+    store = svc.store()
+    [before] = store.get_pages([pages["blank"]])
+    answer = svc.ask("When was the lighthouse built?", full_ocr=True)
+    assert answer.fallback.ran and answer.fallback.engine == "deepseek-ocr"
+    [blank, text] = store.get_pages([pages["blank"], pages["text"]])
+    assert blank.text and blank.text_source == "model"  # the reading replaced the empty text
+    assert (blank.prior_text, blank.prior_text_source) == ("", before.text_source)
+    assert any("replaced the stored text" in step for step in answer.fallback.trail)
+    assert text.text_source == "pdf" and "1871" in text.text  # a text layer stays under the default policy
+    svc.close()
