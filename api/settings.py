@@ -180,7 +180,9 @@ class Settings(BaseSettings):
     def _mode_name(cls, value: str) -> str:
         if value.lower() == AUTO:
             return AUTO
-        return cls._fallback_mode(value)
+        if value.lower() not in MODES:
+            raise ValueError(f"unknown mode {value!r}; choose one of {', '.join(MODES)} or auto")
+        return value.lower()
 
     @field_validator("token_codec")
     @classmethod
@@ -193,7 +195,7 @@ class Settings(BaseSettings):
     @classmethod
     def _fallback_mode(cls, value: str) -> str:
         if value.lower() not in MODES:
-            raise ValueError(f"unknown mode {value!r}; choose one of {', '.join(MODES)} (or auto for mode)")
+            raise ValueError(f"unknown mode {value!r}; choose one of {', '.join(MODES)}")
         return value.lower()
 
     @field_validator("reader_dir")
