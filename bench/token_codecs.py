@@ -7,6 +7,7 @@ For each codec of `retriever.records.TOKEN_CODECS` (lossless, int8, fp8-e4m3):
   through `retriever.tokens.encode_tensor`: the codec's payload, the packed bytes (zstd) and the base64
   characters Milvus stores. The rows are random normal with a per-row scale spread over 1e-2..1e1 (random
   weights give no real projector statistics; the GPU session measures real-shape model rows);
+- stored bytes per million A4 pages for each mode (Tiny .. Gundam) and codec;
 - relative RMS error of the rows: ||x - x'||_F / ||x||_F over the page, and its worst row;
 - the tiny random DeepSeek-OCR v1 (`encoder.tiny`, CPU, fp32) with a page encoded in Base and cast to bf16
   (the stored dtype): greedy-decode 64 tokens from the lossless rows, then with the codec's rows feed the same
@@ -30,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from decoder.generate import Generator  # noqa: E402
 from decoder.tokenizer import Tokenizer  # noqa: E402
+from encoder.modes import token_rows  # noqa: E402
 from encoder.tiny import tiny_deepseek_ocr, tiny_tokenizer  # noqa: E402
 from encoder.vision import DeepseekOcrEncoder  # noqa: E402
 from retriever.records import TOKEN_CODECS  # noqa: E402
@@ -109,6 +111,18 @@ def decoder_drift(steps: int) -> dict[str, dict[str, float]]:
     return out
 
 
+def per_mode(width: int = 1191, height: int = 1684) -> list[tuple[str, int, dict[str, int]]]:
+    """Stored (zstd) bytes of one A4 page (144 dpi) per mode and codec, random rows of the real width."""
+    out = []
+    for mode in ("tiny", "small", "base", "large", "gundam"):
+        n_rows = token_rows(mode, width, height)
+        gen = torch.Generator().manual_seed(n_rows)
+        scale = torch.logspace(-2, 1, n_rows)[torch.randperm(n_rows, generator=gen)].unsqueeze(1)
+        x = (torch.randn(n_rows, HIDDEN, generator=gen) * scale).to(torch.bfloat16)
+        out.append((mode, n_rows, {codec: stored(x, codec)[1]["packed"] for codec in TOKEN_CODECS}))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=64, help="greedy steps compared on the tiny decoder")
@@ -127,6 +141,12 @@ def main() -> None:
             f"| {codec} | {size['payload']:,} | {size['packed']:,} | {size['base64']:,} | "
             f"{size['packed'] / raw:.3f} | {whole:.2e} | {worst:.2e} |"
         )
+    print("\nStored token bytes per million A4 pages (144 dpi), GB after zstd (Milvus keeps base64: x 4/3)")
+    print("| mode | rows | " + " | ".join(TOKEN_CODECS) + " |")
+    print("|---|---:|" + "---:|" * len(TOKEN_CODECS))
+    for mode, n_rows, sizes in per_mode():
+        cells = " | ".join(f"{sizes[c] * 1e6 / 1e9:,.0f}" for c in TOKEN_CODECS)
+        print(f"| {mode} | {n_rows} | {cells} |")
     drift = decoder_drift(args.steps)
     print(
         f"\nTiny random DeepSeek-OCR v1 (CPU, fp32, hidden 64), a Base page stored as bf16, {args.steps} "
