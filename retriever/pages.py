@@ -190,22 +190,23 @@ def row_to_page(row: Mapping[str, Any]) -> PageRecord:
     )
 
 
-def replace_text(
-    conn: Connection, collection: str, config: IndexConfig, page: PageRecord, token_bytes: int
-) -> None:
-    """Upsert a page row with new text (Milvus recomputes its BM25 terms from `text`), keeping its other
-    fields: `page` must carry both vectors the index has, and `token_bytes` is the row's current value.
+def replace_text(conn: Connection, collection: str, config: IndexConfig, page: PageRecord) -> bool:
+    """Upsert an existing page row with new text (Milvus recomputes its BM25 terms from `text`), keeping its
+    token_bytes; `page` must carry every vector the index has (its vision vector as read), and flush.
+
+    Returns:
+        False when there is no such page (nothing written).
 
     Raises:
-        ValueError: a vector is missing or has the wrong dim.
+        ValueError: a vector is missing or has the wrong dim (nothing written).
     """
-    conn.upsert(collection, [page_to_row(page, config, token_bytes)], row_bytes=PAGE_ROW_BYTES)
-
-
-def token_bytes_of(conn: Connection, collection: str, page_id: str) -> int | None:
-    """The `token_bytes` a page row records, or None when there is no such page."""
-    rows = conn.query(collection, field_in("page_id", [page_id]), ["page_id", "token_bytes"])
-    return int(rows[0]["token_bytes"]) if rows else None
+    rows = conn.query(collection, field_in("page_id", [page.page_id]), ["page_id", "token_bytes"])
+    if not rows:
+        return False
+    row = page_to_row(page, config, int(rows[0]["token_bytes"]))
+    conn.upsert(collection, [row], row_bytes=PAGE_ROW_BYTES)
+    conn.flush(collection)
+    return True
 
 
 def upsert_pages(conn: Connection, collection: str, rows: Sequence[dict[str, Any]]) -> None:

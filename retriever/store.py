@@ -283,12 +283,10 @@ class IndexStore:
         from retriever import tokens as token_blobs
 
         tokens_by_page = tokens or {}
-        by_no = {p.page_no: p for p in pages}
         if tokens_by_page:
-            doc_ids = {p.doc_id for p in pages}
-            if len(doc_ids) != 1:
+            if len({p.doc_id for p in pages}) != 1:
                 raise ValueError("write_pages with tokens needs pages of exactly one document")
-            unknown = sorted(set(tokens_by_page) - set(by_no))
+            unknown = sorted(set(tokens_by_page) - {p.page_no for p in pages})
             if unknown:
                 raise ValueError(f"tokens given for pages {unknown} that are not being written")
             bad = sorted(no for no, t in tokens_by_page.items() if t.dtype not in token_blobs.DTYPES.values())
@@ -299,10 +297,9 @@ class IndexStore:
         # Build (and so validate) every row before writing anything.
         rows = [page_rows.page_to_row(p, self._config, token_bytes.get(p.page_no, 0)) for p in pages]
         if tokens_by_page:
-            doc_id = pages[0].doc_id
-            by_id = {make_page_id(doc_id, no): t for no, t in tokens_by_page.items()}
+            by_id = {make_page_id(pages[0].doc_id, no): t for no, t in tokens_by_page.items()}
             token_blobs.write_tokens(
-                self._conn, self._names.tokens, doc_id, by_id, replace=replace, token_codec=codec
+                self._conn, self._names.tokens, pages[0].doc_id, by_id, replace=replace, token_codec=codec
             )
         page_rows.upsert_pages(self._conn, self._names.pages, rows)
 
@@ -323,15 +320,8 @@ class IndexStore:
         return [found[pid] for pid in dict.fromkeys(page_ids) if pid in found]
 
     def replace_page_text(self, page: PageRecord) -> bool:
-        """Rewrite a page's text, lines, text vector and text source (OCR write-back), keeping its vision
-        vector and token rows; Milvus recomputes its BM25 terms. Returns False when there is no such page.
-        Raises ValueError (nothing written) when `page` lacks a vector the index needs."""
-        token_bytes = page_rows.token_bytes_of(self._conn, self._names.pages, page.page_id)
-        if token_bytes is None:
-            return False
-        page_rows.replace_text(self._conn, self._names.pages, self._config, page, token_bytes)
-        self._conn.flush(self._names.pages)
-        return True
+        """OCR write-back: new text, lines, text vector and source; the rest kept (pages.replace_text)."""
+        return page_rows.replace_text(self._conn, self._names.pages, self._config, page)
 
     def get_tokens(self, page_ids: Sequence[str]) -> dict[str, torch.Tensor]:
         """Fetch the stored vision tokens of pages, bit-identical to what was written.
