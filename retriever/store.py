@@ -292,8 +292,7 @@ class IndexStore:
             bad = sorted(no for no, t in tokens_by_page.items() if t.dtype not in token_blobs.DTYPES.values())
             if bad:
                 raise ValueError(f"tokens of pages {bad}: dtype must be one of {sorted(token_blobs.DTYPES)}")
-        codec = self._config.token_codec
-        token_bytes = {no: token_blobs.stored_size(codec, t) for no, t in tokens_by_page.items()}
+        token_bytes = token_blobs.payload_sizes(codec := self._config.token_codec, tokens_by_page)
         # Build (and so validate) every row before writing anything.
         rows = [page_rows.page_to_row(p, self._config, token_bytes.get(p.page_no, 0)) for p in pages]
         if tokens_by_page:

@@ -88,6 +88,11 @@ def stored_size(token_codec: str, tensor: torch.Tensor) -> int:
     return payload_size(token_codec, tensor.shape)
 
 
+def payload_sizes(token_codec: str, tensors: Mapping[int, torch.Tensor]) -> dict[int, int]:
+    """`stored_size` of each tensor: page_no → bytes of its payload in `token_codec`."""
+    return {no: stored_size(token_codec, t) for no, t in tensors.items()}
+
+
 def encode_tensor(page_id: str, tensor: torch.Tensor, token_codec: str = LOSSLESS) -> TokenBlob:
     """Turn a tensor into its stored form: bit for bit, or quantized by a lossy token codec.
 
