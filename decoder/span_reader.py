@@ -7,7 +7,9 @@ batched pass; the answer is the span whose start + end logit most exceeds its wi
 ([CLS] as start and end; the reader is trained to put it there on pages without the answer) over all
 windows, at most `max_answer_tokens` long and inside the page text, returned with its page and line-box
 citation. Comparing against each window's own no-answer score, rather than raw logits, is what lets pages be
-compared with one another. The answer's score is its probability within its window (start x end softmax).
+compared with one another: the best span of every window becomes a supporting passage
+(decoder/extractive/passage.py) ranked by that margin, and the answer is the best passage's span. The
+answer's score is its probability within its window (start x end softmax).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 
 import torch
 
-from decoder.extractive import ExtractiveAnswer, page_citation
+from decoder.extractive import MAX_PASSAGES, ExtractiveAnswer, answer_from, distinct, make_passage
 from encoder.quiet import quiet_loading
 
 READER_META = "vtrag-reader.json"
@@ -121,30 +123,32 @@ class SpanReader:
         self.device, self.batch_size = device, batch_size
 
     def __call__(self, question: str, hits: Sequence[Any], *, max_pages: int = 5) -> ExtractiveAnswer:
-        """The best answer span in the first `max_pages` hits (`SearchHit`s, best first); empty if none."""
+        """The best answer span in the first `max_pages` hits (`SearchHit`s, best first), with the ranked
+        supporting passages of the best windows across those pages; empty if none."""
         pages = [h.page for h in list(hits)[:max_pages] if (h.page.text or "").strip()]
         if not pages or not question.strip():
             return ExtractiveAnswer("", 0.0)
-        spans = self.read(question, [p.text for p in pages])
-        found = [(s, k) for k, s in enumerate(spans) if s is not None]
+        found = sorted(self.windows(question, [p.text for p in pages]), key=lambda t: -t[1].score)
         if not found:
             return ExtractiveAnswer("", 0.0)
-        span, k = max(found, key=lambda t: t[0].score)
-        page = pages[k]
-        return ExtractiveAnswer(
-            text=page.text[span.start : span.end],
-            score=round(span.probability, 4),
-            page_id=page.page_id,
-            span=(span.start, span.end),
-            citations=[page_citation(page, span.start, span.end)],
-        )
+        passages = [make_passage(pages[k], s.start, s.end, round(s.score, 4)) for k, s in found]
+        return answer_from(distinct(passages, MAX_PASSAGES), score=round(found[0][1].probability, 4))
 
-    @torch.no_grad()
     def read(self, question: str, texts: Sequence[str]) -> list[Span | None]:
         """Per text, its best span in char offsets (None: nothing readable), over all its windows."""
+        best: list[Span | None] = [None] * len(texts)
+        for k, span in self.windows(question, texts):
+            current = best[k]
+            if current is None or span.score > current.score:
+                best[k] = span
+        return best
+
+    @torch.no_grad()
+    def windows(self, question: str, texts: Sequence[str]) -> list[tuple[int, Span]]:
+        """The best span of every window of every text, in char offsets, with the index of its text."""
         enc = encode_windows(self.tokenizer, [question] * len(texts), texts)
         owners = enc["overflow_to_sample_mapping"].tolist()
-        best: list[Span | None] = [None] * len(texts)
+        found: list[tuple[int, Span]] = []
         for lo in range(0, len(owners), self.batch_size):
             rows = slice(lo, lo + self.batch_size)
             inputs = {k: enc[k][rows].to(self.device) for k in MODEL_INPUTS if k in enc}
@@ -157,10 +161,8 @@ class SpanReader:
                     continue
                 offsets = enc["offset_mapping"][w]
                 first, last = int(offsets[span.start][0]), int(offsets[span.end][1])
-                owner, current = owners[w], best[owners[w]]
-                if current is None or span.score > current.score:
-                    best[owner] = Span(span.score, first, last, span.probability)
-        return best
+                found.append((owners[w], Span(span.score, first, last, span.probability)))
+        return found
 
 
 def _clip(tokenizer: Any, question: str) -> str:

@@ -1,7 +1,8 @@
-"""Shared pieces of the `vtrag` commands: option types, exit codes, error handling."""
+"""Shared pieces of the `vtrag` commands: option types, exit codes, error handling, answer printing."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -10,6 +11,7 @@ import typer
 from api.settings import Settings
 
 if TYPE_CHECKING:
+    from api.client.schemas import AnswerResponse
     from api.service.facade import Service
 
 DataDir = Annotated[
@@ -63,3 +65,26 @@ def guarded(fn: Any) -> Any:
         fail(str(exc), EXIT_STORE)
     except (ValueError, FileNotFoundError) as exc:
         fail(str(exc), EXIT_BAD_INPUT)
+
+
+def print_answer(response: AnswerResponse) -> None:
+    """The answer, which path and reader produced it, its supporting passage with the answer marked, and
+    the citations (the human form of `vtrag ask`, local or through --server)."""
+    how = response.mode + (f", reader: {response.reader}" if response.reader else "")
+    typer.echo(f"answer: {response.answer or '(no answer found)'}   [{how}]")
+    if response.fallback.ran:
+        typer.echo(f"  (fallback: {response.fallback.reason}, read by {response.fallback.engine})")
+    if response.passage is not None:
+        p = response.passage
+        typer.echo(f"  passage ({p.source} p.{p.page}): {highlight(p.text, p.span)}")
+    for c in response.citations:
+        box = f"  bbox(pt) {tuple(round(v, 1) for v in c.bbox.points)}" if c.bbox else ""
+        typer.echo(f"  - {c.source} p.{c.page}{box}")
+
+
+def highlight(text: str, span: tuple[int, int]) -> str:
+    """`text` on one line with the answer span marked: bold yellow on a terminal, «…» otherwise."""
+    a, b = span
+    inner = text[a:b]
+    marked = typer.style(inner, fg="yellow", bold=True) if sys.stdout.isatty() else f"«{inner}»"
+    return " ".join((text[:a] + "\0" + text[b:]).split()).replace("\0", " ".join(marked.split()))

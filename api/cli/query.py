@@ -20,6 +20,7 @@ from api.cli.common import (
     fail,
     guarded,
     make_service,
+    print_answer,
 )
 from api.cli.remote import Server, remote_ask, remote_search
 from api.client.schemas import SearchResults
@@ -104,12 +105,7 @@ def ask(
     if as_json:
         typer.echo(response.model_dump_json())
         return
-    typer.echo(f"answer: {response.answer or '(no answer found)'}   [{response.mode}]")
-    if response.fallback.ran:
-        typer.echo(f"  (fallback: {response.fallback.reason}, read by {response.fallback.engine})")
-    for c in response.citations:
-        box = f"  bbox(pt) {tuple(round(v, 1) for v in c.bbox.points)}" if c.bbox else ""
-        typer.echo(f"  - {c.source} p.{c.page}{box}")
+    print_answer(response)
 
 
 def _batch(

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from api.cli.common import EXIT_BAD_INPUT, EXIT_STORE, fail
+from api.cli.common import EXIT_BAD_INPUT, EXIT_STORE, fail, print_answer
 
 if TYPE_CHECKING:
     from api.client import Client
@@ -85,8 +85,4 @@ def remote_ask(
     if as_json:
         typer.echo(response.model_dump_json())
         return
-    fell_back = f", fallback: {response.fallback.reason}" if response.fallback.ran else ""
-    typer.echo(f"answer: {response.answer or '(no answer found)'}   [{response.mode}{fell_back}]")
-    for c in response.citations:
-        box = f"  bbox(pt) {tuple(round(v, 1) for v in c.bbox.points)}" if c.bbox else ""
-        typer.echo(f"  - {c.source} p.{c.page}{box}")
+    print_answer(response)

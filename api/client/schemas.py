@@ -148,6 +148,14 @@ class Citation(BaseModel):
     bbox: BBox | None = None
 
 
+class Passage(Citation):
+    """An answer's supporting passage: the sentence or lines around the span, with its page and box."""
+
+    text: str = Field(description="The sentence or lines around the answer (at most 300 characters).")
+    span: tuple[int, int] = Field(description="The answer's [start, end) character offsets in `text`.")
+    score: float = Field(description="The reader's ranking score of this passage (higher is better).")
+
+
 class PageUsed(BaseModel):
     doc_id: str
     source: str
@@ -185,6 +193,17 @@ class AnswerResponse(BaseModel):
     fallback: Fallback
     score: float = Field(0.0, description="Extractive reader score (0..1); 0 for generated answers.")
     confidence: float | None = Field(None, description="Mean token log-prob of a generated answer.")
+    passage: Passage | None = Field(
+        None, description="The answer's supporting passage (extractive answers); its `span` marks the answer."
+    )
+    passages: list[Passage] = Field(
+        default_factory=list,
+        description="The supporting passages the reader ranked across the pages, best first (the first is "
+        "`passage`).",
+    )
+    reader: str | None = Field(
+        None, description="Which extractive reader answered: `rules`, or the trained reader's name."
+    )
 
 
 # ---------------------------------------------------------------------------------------------- extract

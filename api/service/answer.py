@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from api.client.schemas import AnswerResponse, BBox, Citation, ContextTokens, Fallback, PageUsed
+from api.client.schemas import AnswerResponse, BBox, Citation, ContextTokens, Fallback, PageUsed, Passage
 from api.service.fallback import FullOcr
 from api.service.metrics import Metrics
 from api.service.page_sources import PageSources
@@ -37,7 +37,8 @@ from api.service.reader import Reader
 from api.service.retrieval import retrieve
 from api.settings import Settings
 from decoder import prompts
-from decoder.extractive import ExtractiveAnswer
+from decoder.extractive import ExtractiveAnswer, page_citation
+from decoder.extractive import Passage as ReadPassage
 from decoder.judge import Judged, judge
 from encoder.text_embedder import TextEmbedder
 from retriever.records import PageRecord, SearchHit
@@ -151,7 +152,7 @@ class AnswerPipeline:
         if reason is not None and hits:
             fallback, pages = self.fallback(parts, hits, reason, trail)
         found = self.read(parts, question, pages)
-        return self.cite(parts.vision, found, pages, fallback)
+        return self.cite(parts.vision, found, pages, fallback, reader=parts.reader.name)
 
     # -- 1. retrieve --
 
@@ -244,11 +245,14 @@ class AnswerPipeline:
         found: ExtractiveAnswer,
         pages: list[SearchHit],
         fallback: Fallback,
+        *,
+        reader: str | None = None,
     ) -> AnswerResponse:
         """An extractive answer's response: from the fallback's reading when it re-read pages, else from the
-        stored page text."""
+        stored page text; with the supporting passages the reader ranked."""
         mode = "ocr-fallback" if fallback.engine else "extractive"
         shown = pages if fallback.engine else pages[:READ_PAGES]
+        passages = [self._passage(p) for p in found.passages]
         self.metrics.inc("vtrag_answers_total", mode=mode)
         return AnswerResponse(
             answer=found.text,
@@ -258,6 +262,9 @@ class AnswerPipeline:
             context_tokens=ContextTokens(text=sum(_count_tokens(vision, h.page.text) for h in shown)),
             fallback=fallback,
             score=found.score,
+            passage=passages[0] if passages else None,
+            passages=passages,
+            reader=reader,
         )
 
     def cite_generated(
@@ -285,21 +292,27 @@ class AnswerPipeline:
         )
 
     def _citations(self, found: ExtractiveAnswer) -> list[Citation]:
-        out = []
-        for c in found.citations:
-            bbox = None
-            if c.bbox_points is not None and c.bbox_pixels is not None:
-                bbox = BBox(points=c.bbox_points, pixels=c.bbox_pixels, dpi=c.dpi, page_size=c.page_size)
-            out.append(
-                Citation(
-                    doc_id=c.doc_id,
-                    source=self.display(c.source),
-                    page=c.page,
-                    page_id=f"{c.doc_id}:{c.page}",
-                    bbox=bbox,
-                )
-            )
-        return out
+        return [Citation(**self._cited(c)) for c in found.citations]
+
+    def _passage(self, passage: ReadPassage) -> Passage:
+        """A read passage as the response shows it: its text, the answer inside it, its page and box."""
+        box = page_citation(passage.page, passage.start, passage.start + len(passage.text))
+        return Passage(
+            **self._cited(box), text=passage.text, span=passage.span, score=round(passage.score, 4)
+        )
+
+    def _cited(self, c: Any) -> dict[str, Any]:
+        """The fields of a `decoder.extractive.Citation` as the response models name them."""
+        bbox = None
+        if c.bbox_points is not None and c.bbox_pixels is not None:
+            bbox = BBox(points=c.bbox_points, pixels=c.bbox_pixels, dpi=c.dpi, page_size=c.page_size)
+        return {
+            "doc_id": c.doc_id,
+            "source": self.display(c.source),
+            "page": c.page,
+            "page_id": f"{c.doc_id}:{c.page}",
+            "bbox": bbox,
+        }
 
     def _page_citation(self, page: PageRecord) -> Citation:
         return Citation(

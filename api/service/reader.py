@@ -27,6 +27,11 @@ class Reader:
         self.device = device
         self._trained: Callable[[str, Sequence[SearchHit]], ExtractiveAnswer] | None = None
 
+    @property
+    def name(self) -> str:
+        """Which reader answers: "rules", or the trained reader folder's name."""
+        return "rules" if self.reader_dir is None else Path(self.reader_dir).name
+
     def __call__(self, question: str, hits: Sequence[SearchHit], *, embedder: Any) -> ExtractiveAnswer:
         """The answer to `question` from `hits` (best first); `embedder` serves the rule-based reader."""
         if self.reader_dir is None:

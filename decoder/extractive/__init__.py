@@ -6,6 +6,26 @@ of answer is wanted), `text.py` (tokens, sentences, stems, word classes), `spans
 features and score), `reader.py` (sentence scoring, the best span, citations). README.md lists the features.
 """
 
-from decoder.extractive.reader import Citation, ExtractiveAnswer, answer_extractive, line_box, page_citation
+from decoder.extractive.passage import Passage, distinct, make_passage
+from decoder.extractive.reader import (
+    MAX_PASSAGES,
+    Citation,
+    ExtractiveAnswer,
+    answer_extractive,
+    answer_from,
+    line_box,
+    page_citation,
+)
 
-__all__ = ["Citation", "ExtractiveAnswer", "answer_extractive", "line_box", "page_citation"]
+__all__ = [
+    "MAX_PASSAGES",
+    "Citation",
+    "ExtractiveAnswer",
+    "Passage",
+    "answer_extractive",
+    "answer_from",
+    "distinct",
+    "line_box",
+    "make_passage",
+    "page_citation",
+]

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from decoder.extractive.passage import Passage, distinct, make_passage
 from decoder.extractive.question import (
     QuestionInfo,
     analyze_question,
@@ -37,6 +38,7 @@ from decoder.extractive.text import (
 )
 
 DEFAULT_MAX_CHARS = 200
+MAX_PASSAGES = 3  # supporting passages returned per answer, best first
 _TOP_SENTENCES = 3  # sentences whose spans are considered
 _MIN_EVIDENCE = 0.1  # best sentence must share at least this idf mass with the question
 _RANK_PENALTY = 0.05  # per retrieval rank of the page a sentence is on
@@ -65,13 +67,18 @@ class Citation:
 
 @dataclass
 class ExtractiveAnswer:
-    """The reader's answer: `span` is (start, end) into the page text; empty text, score 0: no answer."""
+    """The reader's answer: `span` is (start, end) into the page text; empty text, score 0: no answer.
+
+    `passages` ranks the supporting passages the reader found across the pages, best first; the first holds
+    this answer (decoder/extractive/passage.py).
+    """
 
     text: str
     score: float
     page_id: str = ""
     span: tuple[int, int] = (0, 0)
     citations: list[Citation] = field(default_factory=list)
+    passages: list[Passage] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------------------------- public
@@ -119,19 +126,38 @@ def answer_extractive(
             scored.append((span_score(f), sent, i, j))
     if not scored:
         return ExtractiveAnswer("", 0.0)
-    total, sent, i, j = max(scored, key=lambda c: c[0])
-    page = pages[sent.hit]
-    start, end = sent.tokens[i].start, sent.tokens[j - 1].end
-    if end - start > max_chars:
-        cut = page.text.rfind(" ", start, start + max_chars)
-        end = cut if cut > start else start + max_chars
-    confidence = max(0.0, min(1.0, sent.score)) * (1.0 / (1.0 + math.exp(-(total - 2.0))))
+    by_span: list[tuple[float, Passage]] = []  # each sentence's best span, ranked by span score
+    best_of: dict[int, tuple[float, Sentence, int, int]] = {}
+    for c in scored:
+        if id(c[1]) not in best_of or c[0] > best_of[id(c[1])][0]:
+            best_of[id(c[1])] = c
+    for total, sent, i, j in best_of.values():
+        page = pages[sent.hit]
+        start, end = sent.tokens[i].start, sent.tokens[j - 1].end
+        if end - start > max_chars:
+            cut = page.text.rfind(" ", start, start + max_chars)
+            end = cut if cut > start else start + max_chars
+        confidence = max(0.0, min(1.0, sent.score)) * (1.0 / (1.0 + math.exp(-(total - 2.0))))
+        by_span.append((total, make_passage(page, start, end, round(confidence, 4))))
+    by_span.sort(key=lambda r: -r[0])
+    return answer_from(distinct([p for _, p in by_span], MAX_PASSAGES))
+
+
+def answer_from(passages: list[Passage], score: float | None = None) -> ExtractiveAnswer:
+    """The answer held by the best of `passages` (ranked, best first), cited by its span's lines; its
+    score is `score`, else the best passage's."""
+    if not passages:
+        return ExtractiveAnswer("", 0.0)
+    best = passages[0]
+    page = best.page
+    start, end = best.start + best.span[0], best.start + best.span[1]
     return ExtractiveAnswer(
         text=page.text[start:end],
-        score=round(confidence, 4),
+        score=best.score if score is None else score,
         page_id=page.page_id,
         span=(start, end),
         citations=[page_citation(page, start, end)],
+        passages=passages,
     )
 
 

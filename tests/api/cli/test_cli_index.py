@@ -58,6 +58,19 @@ def test_build_search_ask_status(corpus: Path, tmp_path: Path) -> None:
     x0, y0, x1, y1 = cite["bbox"]["points"]
     assert 0 <= x0 < x1 <= 595 and 0 <= y0 < y1 <= 842
     assert cite["bbox"]["pixels"][2] == x1 * cite["bbox"]["dpi"] / 72
+    # The answer comes with its supporting passage: the sentence around it, its page and box.
+    passage = answer["passage"]
+    a, b = passage["span"]
+    assert passage["text"][a:b] == answer["answer"] and len(passage["text"]) <= 300
+    assert "lighthouse" in passage["text"].lower() and passage["page"] == 1
+    assert passage["bbox"]["points"][1] <= y0 and passage == answer["passages"][0]
+    assert answer["reader"] == "rules"
+
+    shown = run_cli("ask", "When was the Harbour Lighthouse built?", "--data-dir", str(data))
+    assert shown.returncode == 0, shown.stderr
+    first, second = shown.stdout.splitlines()[:2]
+    assert first.startswith("answer: 1871") and "[extractive, reader: rules]" in first
+    assert "lighthouse.pdf p.1" in second and "«1871»" in second  # the passage, the answer marked
 
 
 def test_rebuild_is_idempotent_and_a_changed_file_replaces_its_pages(corpus: Path, tmp_path: Path) -> None:

@@ -51,6 +51,9 @@ def test_sync_upload_search_answer(lite_server: Running, tmp_path: Path) -> None
         assert isinstance(answer, AnswerResponse) and "Alvan Clark" in answer.answer
         assert (answer.citations[0].doc_id, answer.citations[0].page) == (doc_id, 2)
         assert answer.mode == "extractive" and not answer.fallback.ran
+        assert answer.passage is not None and answer.passage.page_id == answer.citations[0].page_id
+        a, b = answer.passage.span
+        assert answer.passage.text[a:b] == answer.answer and answer.reader == "rules"
 
         assert client.documents.get(doc_id=doc_id).filename == "observatory.pdf"
         assert doc_id in {d.doc_id for d in client.documents.list(status="complete").documents}
@@ -122,5 +125,6 @@ def test_cli_search_and_ask_through_the_server(lite_server: Running, indexed: di
     assert (top["doc_id"], top["page"], top["source"]) == (indexed["lighthouse.pdf"], 1, "lighthouse.pdf")
     body = json.loads(answer.stdout)
     assert "1871" in body["answer"] and body["citations"][0]["page"] == 1 and body["mode"] == "extractive"
+    assert "1871" in body["passage"]["text"] and body["passage"]["bbox"] is not None
     denied = run_cli("search", "lamp", "--server", lite_server.base_url)  # no key in the environment
     assert denied.returncode == 2 and "API key is required" in denied.stderr
