@@ -5,6 +5,12 @@ that holds the whole answer is labelled with its first and last token, one that 
 (position 0: "not here"), so long contexts teach the model to stay quiet; the loss is the mean of the start
 and end cross-entropies; AdamW with linear warm-up and decay. Deterministic for a seed on the CPU.
 
+Batches are drawn in length buckets (shuffle, sort each run of 50 batches by length, shuffle the batches), so
+a batch pads to similar lengths: on a CPU that is most of the cost. With `bf16` the forward runs in bfloat16
+autocast on the CPU too (always on CUDA). Every `checkpoint_every` steps the model, optimiser and schedule
+are saved beside `out`, and a rerun with the same examples and config resumes from there (the batch order of
+each epoch comes from the seed and the epoch alone), so a CPU run of hours survives being stopped.
+
 The result is written to a temporary folder beside `out` and renamed into place last, so a killed run never
 leaves a folder that looks finished.
 """
@@ -50,6 +56,10 @@ class TrainConfig:
     weight_decay: float = 0.01
     seed: int = 13
     save_dtype: str = "float32"  # or "float16": half the folder size; the reader loads it as float32
+    bf16: bool = False  # bfloat16 autocast on the CPU (CUDA always trains in it)
+    bucket: bool = True  # batches of similar length (less padding)
+    checkpoint_every: int = 200  # steps between resumable checkpoints (0: none)
+    threads: int = 0  # torch CPU threads (0: torch's default)
 
 
 def locate_answer(context: str, answer: str) -> int:
@@ -115,6 +125,8 @@ def train_reader(
         if not (Path(base_model) / name).is_file():
             raise FileNotFoundError(f"{base_model} has no {name}: not a local model folder")
     torch.manual_seed(config.seed)
+    if config.threads > 0:
+        torch.set_num_threads(config.threads)
     tokenizer = AutoTokenizer.from_pretrained(str(base_model), local_files_only=True)
     # float32 master weights whatever the folder stores: AdamW's updates vanish (and its state overflows) in
     # half precision, and transformers would otherwise keep a float16 checkpoint's dtype.
@@ -132,15 +144,19 @@ def train_reader(
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimiser, lambda step: min((step + 1) / warm, max(0.0, (total - step) / max(1, total - warm)))
     )
-    generator = torch.Generator().manual_seed(config.seed)
-    use_bf16 = device.startswith("cuda")
-    started, step = time.perf_counter(), 0
-    for _ in range(config.epochs):
-        for rows in torch.randperm(n, generator=generator).split(config.batch_size):
-            batch = {k: v[rows].to(device) for k, v in data.items()}
+    use_bf16 = device.startswith("cuda") or config.bf16
+    ckpt = Checkpoint(out, config, n)
+    step = ckpt.restore(model, optimiser, schedule)
+    started = time.perf_counter()
+    lengths = data["attention_mask"].sum(1)
+    for epoch in range(config.epochs):
+        for k, rows in enumerate(batches(lengths, config, epoch)):
+            if epoch * steps_per_epoch + k < step:
+                continue  # done before the checkpoint this run resumed from
+            batch = {key: v[rows].to(device) for key, v in data.items()}
             width = int(batch["attention_mask"].sum(1).max())  # drop the all-padding tail of this batch
-            batch = {k: (v[:, :width] if v.dim() == 2 else v) for k, v in batch.items()}
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_bf16):
+            batch = {key: (v[:, :width] if v.dim() == 2 else v) for key, v in batch.items()}
+            with torch.autocast(device.split(":")[0], dtype=torch.bfloat16, enabled=use_bf16):
                 loss = model(**batch).loss
             if not torch.isfinite(loss):
                 raise FloatingPointError(
@@ -154,6 +170,8 @@ def train_reader(
             step += 1
             if on_step is not None:
                 on_step(step, total, loss.item())
+            if config.checkpoint_every and step % config.checkpoint_every == 0 and step < total:
+                ckpt.save(model, optimiser, schedule, step)
     meta = {
         "format": READER_FORMAT,
         "base_model": str(base_model),
@@ -162,11 +180,56 @@ def train_reader(
         "windows": n,
         "steps": total,
         "device": device,
-        "train_seconds": round(time.perf_counter() - started, 1),
+        "train_seconds": round(time.perf_counter() - started, 1),  # this run's share, if it resumed
         "config": asdict(config),
     }
     _save(model.eval(), tokenizer, out, meta, config.save_dtype)
+    ckpt.remove()
     return meta
+
+
+def batches(lengths: torch.Tensor, config: TrainConfig, epoch: int) -> list[torch.Tensor]:
+    """The row indexes of each batch of one epoch: a seeded shuffle, in length buckets when configured."""
+    generator = torch.Generator().manual_seed(config.seed * 1000 + epoch)
+    order = torch.randperm(len(lengths), generator=generator)
+    if not config.bucket:
+        return list(order.split(config.batch_size))
+    out: list[torch.Tensor] = []
+    for chunk in order.split(config.batch_size * 50):
+        ranked = chunk[torch.argsort(lengths[chunk], stable=True)]
+        out += list(ranked.split(config.batch_size))
+    return [out[i] for i in torch.randperm(len(out), generator=generator).tolist()]
+
+
+class Checkpoint:
+    """The resumable state of one training run, kept beside the reader folder it will write."""
+
+    def __init__(self, out: Path, config: TrainConfig, windows: int) -> None:
+        self.path = Path(out).parent / f".{Path(out).name}.checkpoint.pt"
+        self.key = {"config": asdict(config), "windows": windows}
+
+    def restore(self, model: Any, optimiser: Any, schedule: Any) -> int:
+        """Load a checkpoint of the same run, if any; returns the steps already done (0: fresh start)."""
+        if not self.path.is_file():
+            return 0
+        state = torch.load(self.path, weights_only=False)
+        if state.get("key") != self.key:
+            return 0  # another run's: this one starts over and will replace it
+        model.load_state_dict(state["model"])
+        optimiser.load_state_dict(state["optimiser"])
+        schedule.load_state_dict(state["schedule"])
+        torch.set_rng_state(state["rng"])  # dropout masks continue as in an unbroken run
+        return int(state["step"])
+
+    def save(self, model: Any, optimiser: Any, schedule: Any, step: int) -> None:
+        state = {"key": self.key, "model": model.state_dict(), "optimiser": optimiser.state_dict(),
+                 "schedule": schedule.state_dict(), "step": step, "rng": torch.get_rng_state()}  # fmt: skip
+        tmp = self.path.with_suffix(".tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, self.path)
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
 
 
 def write_meta(out: Path, meta: dict[str, Any]) -> None:

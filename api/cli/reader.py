@@ -54,6 +54,10 @@ def reader_train(
     half: Annotated[bool, typer.Option("--half", help="Store the weights as float16 (half the size).")] = (
         False
     ),
+    bf16: Annotated[
+        bool, typer.Option("--bf16", help="bfloat16 autocast on the CPU too (faster where the CPU has it).")
+    ] = False,
+    threads: Annotated[int, typer.Option("--threads", min=0, max=256, help="CPU threads (0: torch's).")] = 0,
     as_json: JsonOut = False,
 ) -> None:
     """Fine-tune a span reader; questions on excluded paragraphs never train it. Prints held-out EM/F1, from
@@ -79,7 +83,7 @@ def reader_train(
         fail(str(exc), EXIT_BAD_INPUT)
     base = base_model or bundled_model_dir()
     config = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
-                         save_dtype="float16" if half else "float32")  # fmt: skip
+                         save_dtype="float16" if half else "float32", bf16=bf16, threads=threads)  # fmt: skip
     answered = sum(e.answer_start >= 0 for e in split.train)
     _say(as_json, f"training on {answered} questions + {len(split.train) - answered} negatives "
                   f"({split.excluded_paragraphs} paragraphs excluded, {len(split.validation)} questions held "
