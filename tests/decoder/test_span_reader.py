@@ -149,3 +149,32 @@ def test_reader_folder_errors(tiny_bert_base: Path, tmp_path: Path) -> None:
     (tmp_path / "vtrag-reader.json").write_text(json.dumps({"format": "something-else"}))
     with pytest.raises(ReaderError, match="format"):
         SpanReader(tmp_path)
+
+
+def test_a_stopped_training_resumes_from_its_checkpoint_and_ends_as_an_unbroken_run(
+    tiny_bert_base: Path, tmp_path: Path
+) -> None:
+    from safetensors.torch import load_file
+
+    examples = [flag_example(random.Random(n)) for n in range(64)]
+    config = TrainConfig(epochs=2, lr=1e-3, batch_size=16, checkpoint_every=3)  # 8 steps
+    train_reader(tiny_bert_base, examples, tmp_path / "unbroken", config)
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_5(step: int, total: int, loss: float) -> None:
+        if step == 5:
+            raise Stop
+
+    out = tmp_path / "resumed"
+    with pytest.raises(Stop):
+        train_reader(tiny_bert_base, examples, out, config, on_step=stop_at_5)
+    assert (tmp_path / ".resumed.checkpoint.pt").is_file() and not out.exists()
+    steps: list[int] = []
+    train_reader(tiny_bert_base, examples, out, config, on_step=lambda s, t, loss: steps.append(s))
+    assert steps == [4, 5, 6, 7, 8]  # from the checkpoint at step 3
+    assert not (tmp_path / ".resumed.checkpoint.pt").exists()
+    a = load_file(tmp_path / "unbroken" / "model.safetensors")
+    b = load_file(out / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
