@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from decoder.extractive.code import code_candidates, code_head
 from decoder.extractive.passage import Passage, distinct, make_passage
 from decoder.extractive.question import (
     QuestionInfo,
@@ -40,6 +41,8 @@ from decoder.extractive.text import (
 DEFAULT_MAX_CHARS = 200
 MAX_PASSAGES = 3  # supporting passages returned per answer, best first
 _TOP_SENTENCES = 3  # sentences whose spans are considered
+_TOP_CODE_SENTENCES = 5  # sentences whose code tokens are considered for a technical question
+_DENSE_SENTENCES = 24  # sentences (best by words) whose dense similarity is computed
 _MIN_EVIDENCE = 0.1  # best sentence must share at least this idf mass with the question
 _RANK_PENALTY = 0.05  # per retrieval rank of the page a sentence is on
 
@@ -119,6 +122,14 @@ def answer_extractive(
     ranked = sorted(sentences, key=lambda s: -s.score)
     if ranked[0].score < _MIN_EVIDENCE:
         return ExtractiveAnswer("", 0.0)
+    head = code_head(question)
+    if head is not None:  # an option, command, function…: a code token of the best sentences (code.py)
+        words = {t.low for t in tokenize(question)}
+        found = code_candidates(head, ranked[:_TOP_CODE_SENTENCES], pages, words)
+        if found:
+            passages = [make_passage(pages[sent.hit], s, e, round(score, 4)) for score, sent, s, e in found]
+            confidence = round(max(0.0, min(1.0, ranked[0].score)), 4)
+            return answer_from(distinct(passages, MAX_PASSAGES), score=confidence)
     scored: list[tuple[float, Sentence, int, int]] = []
     top = ranked[0].score
     for sent in ranked[:_TOP_SENTENCES]:
@@ -223,10 +234,13 @@ def _score_sentences(sentences: list[Sentence], q: QuestionInfo, pages: list[Any
         sent.score = hit_w / total + 0.1 * min(pairs, 3) - _RANK_PENALTY * sent.hit
         sent.qmass = total
     if embedder is not None:
-        vecs = np.asarray(embedder.embed([_text(pages, s) for s in sentences]), dtype=np.float32)
+        # Only the best sentences by words: on long manual pages (hundreds of sentences) embedding them all
+        # cost seconds a question; a sentence outside these cannot catch up on 0.5 x cosine alone.
+        best = sorted(sentences, key=lambda s: -s.score)[:_DENSE_SENTENCES]
+        vecs = np.asarray(embedder.embed([_text(pages, s) for s in best]), dtype=np.float32)
         qv = np.asarray(embedder.embed_query(q.text), dtype=np.float32)
         sims = vecs @ qv
-        for sent, sim in zip(sentences, sims, strict=True):
+        for sent, sim in zip(best, sims, strict=True):
             sent.score += 0.5 * float(sim)
 
 
