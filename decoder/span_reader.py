@@ -10,28 +10,34 @@ citation. Comparing against each window's own no-answer score, rather than raw l
 compared with one another: the best span of every window becomes a supporting passage
 (decoder/extractive/passage.py) ranked by that margin, and the answer is the best passage's span. The
 answer's score is its probability within its window (start x end softmax).
+
+Two runtimes read a folder: a float model through torch + transformers (what training writes), or, when the
+folder's metadata says `runtime: onnx-int8` (`vtrag reader export`), the int8 ONNX Runtime graph of
+decoder/span_reader_onnx.py, which imports neither torch nor transformers: a single `vtrag ask` stays fast.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
+import numpy as np
 
 from decoder.extractive import MAX_PASSAGES, ExtractiveAnswer, answer_from, distinct, make_passage
-from encoder.quiet import quiet_loading
+from decoder.span_reader_format import (
+    MAX_ANSWER_TOKENS,
+    MAX_LENGTH,
+    MAX_QUESTION_TOKENS,
+    MODEL_INPUTS,
+    READER_FORMAT,
+    READER_META,
+    STRIDE,
+)
 
-READER_META = "vtrag-reader.json"
-READER_FORMAT = "vtrag-reader/1"
-MAX_LENGTH = 384  # tokens per window: question + page slice + 3 special tokens
-STRIDE = 128  # tokens shared by neighbouring windows of a long page
-MAX_QUESTION_TOKENS = 64
-MAX_ANSWER_TOKENS = 30
-MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")  # what a BERT forward takes
+__all__ = ["MAX_ANSWER_TOKENS", "MODEL_INPUTS", "READER_FORMAT", "READER_META", "ReaderError", "SpanReader"]
 
 
 class ReaderError(RuntimeError):
@@ -68,24 +74,30 @@ def encode_windows(tokenizer: Any, questions: Sequence[str], contexts: Sequence[
     )
 
 
-def best_span(start_logits: torch.Tensor, end_logits: torch.Tensor, context: torch.Tensor) -> Span | None:
+def best_span(start_logits: Any, end_logits: Any, context: Any) -> Span | None:
     """The highest-scoring (start <= end < start + MAX_ANSWER_TOKENS) span inside `context` (bool mask) of one
     window, as token positions in `Span.start/end` (end inclusive), scored relative to position 0 ([CLS], no
-    answer); None if the window has no context."""
-    if not bool(context.any()):
+    answer); None if the window has no context. Takes numpy arrays (or CPU tensors)."""
+    context = np.asarray(context, dtype=bool)
+    if not context.any():
         return None
+    start_logits = np.asarray(start_logits, dtype=np.float64)
+    end_logits = np.asarray(end_logits, dtype=np.float64)
     null = float(start_logits[0] + end_logits[0])
-    neg = torch.finfo(start_logits.dtype).min
-    s = start_logits.masked_fill(~context, neg)
-    e = end_logits.masked_fill(~context, neg)
+    s = np.where(context, start_logits, -np.inf)
+    e = np.where(context, end_logits, -np.inf)
     n = s.shape[0]
     pairs = s[:, None] + e[None, :]
-    offset = torch.arange(n)[None, :] - torch.arange(n)[:, None]  # end - start
-    pairs = pairs.masked_fill((offset < 0) | (offset >= MAX_ANSWER_TOKENS), neg)
-    flat = int(torch.argmax(pairs))
-    i, j = divmod(flat, n)
-    prob = torch.softmax(s, 0)[i] * torch.softmax(e, 0)[j]
+    offset = np.arange(n)[None, :] - np.arange(n)[:, None]  # end - start
+    pairs = np.where((offset < 0) | (offset >= MAX_ANSWER_TOKENS), -np.inf, pairs)
+    i, j = divmod(int(np.argmax(pairs)), n)
+    prob = _softmax(s)[i] * _softmax(e)[j]
     return Span(float(pairs[i, j]) - null, i, j, float(prob))
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    z = np.exp(x - x.max())
+    return z / z.sum()
 
 
 class SpanReader:
@@ -100,8 +112,6 @@ class SpanReader:
     """
 
     def __init__(self, model_dir: Path, device: str = "cpu", batch_size: int = 16) -> None:
-        from transformers import AutoModelForQuestionAnswering, AutoTokenizer
-
         model_dir = Path(model_dir)
         meta_path = model_dir / READER_META
         if not meta_path.is_file():
@@ -111,16 +121,30 @@ class SpanReader:
         self.meta = json.loads(meta_path.read_text())
         if self.meta.get("format") != READER_FORMAT:
             raise ReaderError(f"{meta_path}: format {self.meta.get('format')!r}, expected {READER_FORMAT!r}")
-        try:
-            with quiet_loading():
-                self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
-                model = AutoModelForQuestionAnswering.from_pretrained(
-                    str(model_dir), local_files_only=True, dtype=torch.float32
-                )
-        except OSError as exc:
-            raise ReaderError(f"cannot load the reader from {model_dir}: {exc}") from exc
-        self.model = model.to(device).eval()
+        self.runtime = self.meta.get("runtime", "torch")
         self.device, self.batch_size = device, batch_size
+        try:
+            if self.runtime == "onnx-int8":
+                from decoder.span_reader_onnx import OnnxSpanModel
+
+                self.onnx = OnnxSpanModel(model_dir)
+            else:
+                self._load_torch(model_dir, device)
+        except (OSError, ValueError) as exc:
+            raise ReaderError(f"cannot load the reader from {model_dir}: {exc}") from exc
+
+    def _load_torch(self, model_dir: Path, device: str) -> None:
+        import torch
+        from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+
+        from encoder.quiet import quiet_loading
+
+        with quiet_loading():
+            self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
+            model = AutoModelForQuestionAnswering.from_pretrained(
+                str(model_dir), local_files_only=True, dtype=torch.float32
+            )
+        self.model = model.to(device).eval()
 
     def __call__(self, question: str, hits: Sequence[Any], *, max_pages: int = 5) -> ExtractiveAnswer:
         """The best answer span in the first `max_pages` hits (`SearchHit`s, best first), with the ranked
@@ -143,26 +167,56 @@ class SpanReader:
                 best[k] = span
         return best
 
-    @torch.no_grad()
     def windows(self, question: str, texts: Sequence[str]) -> list[tuple[int, Span]]:
         """The best span of every window of every text, in char offsets, with the index of its text."""
+        found: list[tuple[int, Span]] = []
+        for owner, start, end, offsets in self._logits(question, texts):
+            context = np.array([o is not None for o in offsets])
+            span = best_span(start, end, context)
+            if span is None:
+                continue
+            first, last = offsets[span.start], offsets[span.end]
+            assert first is not None and last is not None  # best_span keeps to the context
+            found.append((owner, Span(span.score, first[0], last[1], span.probability)))
+        return found
+
+    def _logits(
+        self, question: str, texts: Sequence[str]
+    ) -> Iterator[tuple[int, np.ndarray, np.ndarray, list[tuple[int, int] | None]]]:
+        """Per window: its text's index, start and end logits, and each token's char offsets in the text
+        (None outside the context)."""
+        if self.runtime == "onnx-int8":
+            windows = self.onnx.windows(question, texts)
+            for lo in range(0, len(windows), self.batch_size):
+                batch = windows[lo : lo + self.batch_size]
+                starts, ends = self.onnx.logits(batch)
+                for r, w in enumerate(batch):
+                    n = len(w.ids)
+                    yield w.owner, starts[r, :n], ends[r, :n], w.offsets
+            return
+        import torch
+
         enc = encode_windows(self.tokenizer, [question] * len(texts), texts)
         owners = enc["overflow_to_sample_mapping"].tolist()
-        found: list[tuple[int, Span]] = []
         for lo in range(0, len(owners), self.batch_size):
             rows = slice(lo, lo + self.batch_size)
             inputs = {k: enc[k][rows].to(self.device) for k in MODEL_INPUTS if k in enc}
-            out = self.model(**inputs)
+            with torch.no_grad():
+                out = self.model(**inputs)
             for r in range(out.start_logits.shape[0]):
-                w = lo + r
-                context = torch.tensor([sid == 1 for sid in enc.sequence_ids(w)])
-                span = best_span(out.start_logits[r].float().cpu(), out.end_logits[r].float().cpu(), context)
-                if span is None:
-                    continue
-                offsets = enc["offset_mapping"][w]
-                first, last = int(offsets[span.start][0]), int(offsets[span.end][1])
-                found.append((owners[w], Span(span.score, first, last, span.probability)))
-        return found
+                k = lo + r
+                offsets = [
+                    (int(a), int(b)) if sid == 1 else None
+                    for (a, b), sid in zip(
+                        enc["offset_mapping"][k].tolist(), enc.sequence_ids(k), strict=True
+                    )
+                ]
+                yield (
+                    owners[k],
+                    out.start_logits[r].float().cpu().numpy(),
+                    out.end_logits[r].float().cpu().numpy(),
+                    offsets,
+                )
 
 
 def _clip(tokenizer: Any, question: str) -> str:

@@ -113,6 +113,30 @@ def reader_train(
                    f"F1 {d['f1']:.1f}")  # fmt: skip
 
 
+@reader_app.command("export")
+def reader_export(
+    reader: Annotated[Path, typer.Argument(help="A reader folder written by `vtrag reader train`.")],
+    out: Annotated[Path, typer.Option("--out", help="The int8 reader folder to write (replaced if there).")],
+    as_json: JsonOut = False,
+) -> None:
+    """Export a trained reader as an int8 ONNX Runtime graph: a few times smaller and faster on a CPU, and
+    read without torch or transformers (a single `vtrag ask` starts faster). Point VTRAG_READER_DIR at it."""
+    from decoder.span_reader import ReaderError, SpanReader
+    from decoder.span_reader_onnx import ReaderExportError, export_int8
+
+    try:
+        SpanReader(reader)  # a clear error for a folder that is not a reader
+        meta = export_int8(reader, out)
+    except (ReaderError, ReaderExportError, OSError) as exc:
+        fail(str(exc), EXIT_BAD_INPUT)
+    size = sum(f.stat().st_size for f in out.iterdir()) / 2**20
+    if as_json:
+        typer.echo(json.dumps({**meta, "out": str(out), "megabytes": round(size, 1)}))
+    else:
+        typer.echo(f"wrote {out} ({size:.1f} MB, int8 logits correlate {meta['int8_logit_correlation']} with "
+                   "the float reader's)")  # fmt: skip
+
+
 def _validate(out: Path, held: dict[str, HeldOut], device: str) -> dict[str, Any]:
     """EM/F1 of the written reader on the held-out questions: from their own paragraph alone, and with BM25's
     best other paragraphs beside it (the reader must also pick the page)."""

@@ -148,3 +148,25 @@ def test_rest_answers_read_with_the_trained_reader(trained: tuple[Path, dict], t
         reread = client.post("/v1/answer", json={"question": question, "full_ocr": True}).json()
         assert reread["mode"] == "ocr-fallback" and reread["fallback"]["engine"] == "rapidocr"
         assert reread["answer"].lower() == "crimson"
+
+
+def test_export_writes_an_int8_reader_that_ask_answers_with(
+    trained: tuple[Path, dict], tmp_path: Path
+) -> None:
+    out, _ = trained
+    int8 = tmp_path / "reader-int8"
+    meta = cli_json("reader", "export", str(out), "--out", str(int8))
+    assert meta["runtime"] == "onnx-int8" and (int8 / "reader.int8.onnx").is_file()
+    assert meta["megabytes"] < 10 and meta["int8_logit_correlation"] >= 0.98
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    make_pdf(docs / "voyage.pdf", ["The ship left harbour at dawn. The flag was crimson. Grain and timber."])
+    data = tmp_path / "data"
+    run_cli("index", "build", str(docs), "--data-dir", str(data), "--json", check=True)
+    answer = cli_json(
+        "ask", "What colour was the flag?", "--data-dir", str(data), env={"VTRAG_READER_DIR": str(int8)}
+    )
+    assert answer["answer"] == "crimson" and answer["reader"] == "reader-int8"
+    assert "The flag was crimson." in answer["passage"]["text"]
+    refused = run_cli("reader", "export", str(docs), "--out", str(tmp_path / "x"))
+    assert refused.returncode == 2 and "is not a reader folder" in refused.stderr
