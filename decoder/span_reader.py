@@ -37,6 +37,8 @@ from decoder.span_reader_format import (
     STRIDE,
 )
 
+MAX_WINDOWS = 5  # windows read per answer (the best by words): SQuAD's 5 one-window pages all, manuals' few
+
 __all__ = ["MAX_ANSWER_TOKENS", "MODEL_INPUTS", "READER_FORMAT", "READER_META", "ReaderError", "SpanReader"]
 
 
@@ -111,7 +113,13 @@ class SpanReader:
         ReaderError: the folder is missing or incomplete.
     """
 
-    def __init__(self, model_dir: Path, device: str = "cpu", batch_size: int = 16) -> None:
+    def __init__(
+        self,
+        model_dir: Path,
+        device: str = "cpu",
+        batch_size: int = 16,
+        max_windows: int | None = MAX_WINDOWS,
+    ) -> None:
         model_dir = Path(model_dir)
         meta_path = model_dir / READER_META
         if not meta_path.is_file():
@@ -122,7 +130,7 @@ class SpanReader:
         if self.meta.get("format") != READER_FORMAT:
             raise ReaderError(f"{meta_path}: format {self.meta.get('format')!r}, expected {READER_FORMAT!r}")
         self.runtime = self.meta.get("runtime", "torch")
-        self.device, self.batch_size = device, batch_size
+        self.device, self.batch_size, self.max_windows = device, batch_size, max_windows
         try:
             if self.runtime == "onnx-int8":
                 from decoder.span_reader_onnx import OnnxSpanModel
@@ -152,7 +160,8 @@ class SpanReader:
         pages = [h.page for h in list(hits)[:max_pages] if (h.page.text or "").strip()]
         if not pages or not question.strip():
             return ExtractiveAnswer("", 0.0)
-        found = sorted(self.windows(question, [p.text for p in pages]), key=lambda t: -t[1].score)
+        texts = [p.text for p in pages]
+        found = sorted(self.windows(question, texts, limit=self.max_windows), key=lambda t: -t[1].score)
         if not found:
             return ExtractiveAnswer("", 0.0)
         passages = [make_passage(pages[k], s.start, s.end, round(s.score, 4)) for k, s in found]
@@ -167,10 +176,13 @@ class SpanReader:
                 best[k] = span
         return best
 
-    def windows(self, question: str, texts: Sequence[str]) -> list[tuple[int, Span]]:
-        """The best span of every window of every text, in char offsets, with the index of its text."""
+    def windows(
+        self, question: str, texts: Sequence[str], *, limit: int | None = None
+    ) -> list[tuple[int, Span]]:
+        """The best span of every window of every text (of the `limit` windows sharing most with the
+        question, when given), in char offsets, with the index of its text."""
         found: list[tuple[int, Span]] = []
-        for owner, start, end, offsets in self._logits(question, texts):
+        for owner, start, end, offsets in self._logits(question, texts, limit):
             context = np.array([o is not None for o in offsets])
             span = best_span(start, end, context)
             if span is None:
@@ -181,12 +193,14 @@ class SpanReader:
         return found
 
     def _logits(
-        self, question: str, texts: Sequence[str]
+        self, question: str, texts: Sequence[str], limit: int | None
     ) -> Iterator[tuple[int, np.ndarray, np.ndarray, list[tuple[int, int] | None]]]:
-        """Per window: its text's index, start and end logits, and each token's char offsets in the text
-        (None outside the context)."""
+        """Per window read: its text's index, start and end logits, and each token's char offsets in the
+        text (None outside the context)."""
         if self.runtime == "onnx-int8":
             windows = self.onnx.windows(question, texts)
+            keep = select_windows(question, [_window_text(texts, w.owner, w.offsets) for w in windows], limit)
+            windows = [windows[k] for k in keep]
             for lo in range(0, len(windows), self.batch_size):
                 batch = windows[lo : lo + self.batch_size]
                 starts, ends = self.onnx.logits(batch)
@@ -198,25 +212,51 @@ class SpanReader:
 
         enc = encode_windows(self.tokenizer, [question] * len(texts), texts)
         owners = enc["overflow_to_sample_mapping"].tolist()
-        for lo in range(0, len(owners), self.batch_size):
-            rows = slice(lo, lo + self.batch_size)
+        all_offsets = [
+            [(int(a), int(b)) if sid == 1 else None
+             for (a, b), sid in zip(enc["offset_mapping"][k].tolist(), enc.sequence_ids(k), strict=True)]
+            for k in range(len(owners))
+        ]  # fmt: skip
+        keep = select_windows(
+            question, [_window_text(texts, owners[k], o) for k, o in enumerate(all_offsets)], limit
+        )
+        for lo in range(0, len(keep), self.batch_size):
+            rows = torch.tensor(keep[lo : lo + self.batch_size])
             inputs = {k: enc[k][rows].to(self.device) for k in MODEL_INPUTS if k in enc}
             with torch.no_grad():
                 out = self.model(**inputs)
             for r in range(out.start_logits.shape[0]):
-                k = lo + r
-                offsets = [
-                    (int(a), int(b)) if sid == 1 else None
-                    for (a, b), sid in zip(
-                        enc["offset_mapping"][k].tolist(), enc.sequence_ids(k), strict=True
-                    )
-                ]
+                k = keep[lo + r]
+                offsets = all_offsets[k]
                 yield (
                     owners[k],
                     out.start_logits[r].float().cpu().numpy(),
                     out.end_logits[r].float().cpu().numpy(),
                     offsets,
                 )
+
+
+def select_windows(question: str, contexts: Sequence[str], limit: int | None) -> list[int]:
+    """Indexes (in order) of the `limit` windows whose context shares most with the question: idf-weighted
+    stems (idf over these windows), ties to the earlier window (pages come best first). All when `limit` is
+    None or not smaller than their number. On long manual pages this is what keeps the reader to a few
+    windows a question instead of a dozen."""
+    if limit is None or len(contexts) <= limit:
+        return list(range(len(contexts)))
+    from decoder.extractive.text import tokenize
+
+    wanted = {t.key for t in tokenize(question) if t.key}
+    keys = [{t.key for t in tokenize(c) if t.key in wanted} for c in contexts]
+    n = len(contexts)
+    idf = {k: np.log(1 + n / (1 + sum(k in ks for ks in keys))) for k in wanted}
+    score = [sum(idf[k] for k in ks) for ks in keys]
+    best = sorted(range(n), key=lambda k: (-score[k], k))[:limit]
+    return sorted(best)
+
+
+def _window_text(texts: Sequence[str], owner: int, offsets: Sequence[tuple[int, int] | None]) -> str:
+    spans = [o for o in offsets if o is not None]
+    return texts[owner][spans[0][0] : spans[-1][1]] if spans else ""
 
 
 def _clip(tokenizer: Any, question: str) -> str:

@@ -15,6 +15,10 @@ slightly, so an index records which one built it (`text_model_name`). int8 activ
 forward pass, so an int8 vector also moves a little with the texts batched beside it (cosine to the same
 text embedded alone: > 0.99 for pages, > 0.95 for a few words batched with long pages); the same inputs
 always give the same vectors.
+
+Text is tokenised with the `tokenizers` library on the folder's tokenizer.json (the same fast tokenizer
+transformers wraps), and the int8 backend imports neither torch nor transformers: a one-off `vtrag ask`
+does not pay seconds of imports for a query vector.
 """
 
 from __future__ import annotations
@@ -115,6 +119,7 @@ class TextEmbedder:
             raise ValueError(f"{model_dir} holds a {hidden}-d model, not {MODEL_NAME} ({self.dim}-d)")
         self._model: Any = None
         self._session: Any = None
+        self._last_query: tuple[str, np.ndarray] | None = None
         if backend == "onnx-int8":
             self._session = text_onnx.int8_session(model_dir, cache_dir)
         else:
@@ -124,6 +129,10 @@ class TextEmbedder:
             with quiet_loading():
                 model = AutoModel.from_pretrained(str(model_dir), local_files_only=True)
             self._model = text_onnx.pooled_module(model.to(torch.device(device)))
+
+    def token_ids(self, texts: list[str]) -> list[list[int]]:
+        """The WordPiece ids of each text, without [CLS]/[SEP] and uncut."""
+        return [e.ids for e in self._tokenizer.encode_batch(list(texts), add_special_tokens=False)]
 
     def embed(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         """Embed texts.
@@ -140,9 +149,7 @@ class TextEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         # (text index, token ids with [CLS]/[SEP]) for every window of every text
         windows: list[tuple[int, list[int]]] = []
-        encoded = [
-            e.ids for e in self._tokenizer.encode_batch([t or "" for t in texts], add_special_tokens=False)
-        ]
+        encoded = self.token_ids([t or "" for t in texts])
         for i, ids in enumerate(encoded):
             for chunk in self._split(ids):
                 windows.append((i, [self._cls, *chunk, self._sep]))
@@ -158,8 +165,11 @@ class TextEmbedder:
         return (sums / np.maximum(norms, 1e-12)).astype(np.float32)
 
     def embed_query(self, text: str) -> np.ndarray:
-        """Embed one query: (dim,) float32 of norm 1."""
-        return self.embed([text])[0]
+        """Embed one query: (dim,) float32 of norm 1. The last query's vector is kept: an answer embeds its
+        question for the search and again for the reader's sentence similarity."""
+        if self._last_query is None or self._last_query[0] != text:
+            self._last_query = (text, self.embed([text])[0])
+        return self._last_query[1].copy()
 
     def _split(self, ids: list[int]) -> list[list[int]]:
         """Evenly spaced full windows covering `ids`, neighbours overlapping by at least WINDOW_OVERLAP."""

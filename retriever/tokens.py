@@ -23,10 +23,9 @@ import sys
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pybase64
-import torch
 
 from retriever.connection import Connection
 from retriever.errors import TokenIntegrityError
@@ -42,12 +41,24 @@ CHUNK_CHARS = (VARCHAR_MAX_BYTES // 4) * 4
 # Pages per query when reading: ~0.65 MB of base64 per packed Base page keeps a query near 5 MB.
 READ_BATCH_PAGES = 8
 
-DTYPES: dict[str, torch.dtype] = {
-    "bfloat16": torch.bfloat16,
-    "float16": torch.float16,
-    "float32": torch.float32,
-}
-_DTYPE_NAMES = {dtype: name for name, dtype in DTYPES.items()}
+if TYPE_CHECKING:
+    import torch
+
+DTYPE_NAMES = ("bfloat16", "float16", "float32")  # what can be stored
+
+
+def __getattr__(name: str) -> Any:
+    # DTYPES (name -> torch dtype) is made on first use: torch is imported only where tensors are read or
+    # written, so the lite profile's search and answers never pay for it.
+    if name == "DTYPES":
+        return _dtypes()
+    raise AttributeError(name)
+
+
+def _dtypes() -> dict[str, torch.dtype]:
+    import torch
+
+    return {n: getattr(torch, n) for n in DTYPE_NAMES}
 
 
 @dataclass(frozen=True)
@@ -108,12 +119,14 @@ def encode_tensor(page_id: str, tensor: torch.Tensor, token_codec: str = LOSSLES
         ValueError: unsupported dtype or codec, NaN/inf under a lossy codec, or a big-endian host (stored
             bytes are little-endian).
     """
-    name = _DTYPE_NAMES.get(tensor.dtype)
+    name = {d: n for n, d in _dtypes().items()}.get(tensor.dtype)
     if name is None:
-        raise ValueError(f"cannot store tokens of dtype {tensor.dtype}; use one of {sorted(DTYPES)}")
+        raise ValueError(f"cannot store tokens of dtype {tensor.dtype}; use one of {sorted(DTYPE_NAMES)}")
     if sys.byteorder != "little":
         raise ValueError("token storage assumes a little-endian host")
     if check_token_codec(token_codec) == LOSSLESS:
+        import torch
+
         flat = tensor.detach().to("cpu").contiguous().reshape(-1)  # (numel,)
         raw = flat.view(torch.uint8).numpy()  # bf16 has no numpy dtype; its bytes do
         codec, packed = pack(raw, tensor.element_size())
@@ -157,7 +170,9 @@ def decode_tensor(
         TokenIntegrityError: unknown dtype or codec, bad shape, bad base64, a corrupt compressed stream,
             a size that does not fit the shape, or a sha256 mismatch.
     """
-    torch_dtype = DTYPES.get(dtype)
+    import torch
+
+    torch_dtype = _dtypes().get(dtype)
     if torch_dtype is None:
         raise TokenIntegrityError(page_id, f"unknown dtype {dtype!r}")
     try:

@@ -42,7 +42,7 @@ DEFAULT_MAX_CHARS = 200
 MAX_PASSAGES = 3  # supporting passages returned per answer, best first
 _TOP_SENTENCES = 3  # sentences whose spans are considered
 _TOP_CODE_SENTENCES = 5  # sentences whose code tokens are considered for a technical question
-_DENSE_SENTENCES = 24  # sentences (best by words) whose dense similarity is computed
+_DENSE_SENTENCES = 16  # sentences (best by words) whose dense similarity is computed
 _MIN_EVIDENCE = 0.1  # best sentence must share at least this idf mass with the question
 _RANK_PENALTY = 0.05  # per retrieval rank of the page a sentence is on
 

@@ -78,7 +78,7 @@ def test_empty_text_is_a_fixed_unit_vector(embedder: TextEmbedder) -> None:
 
 def test_long_text_is_windowed(embedder: TextEmbedder) -> None:
     long_text = " ".join([LIGHTHOUSE, STORM] * 60)  # ~1700 tokens: several windows
-    ids = embedder._tokenizer.encode(long_text, add_special_tokens=False).ids
+    (ids,) = embedder.token_ids([long_text])
     windows = embedder._split(ids)
     size = embedder.max_tokens - 2
     assert len(windows) > 1 and all(len(w) == size for w in windows)

@@ -1,0 +1,33 @@
+"""A lite-profile answer imports neither torch nor transformers: a one-off `vtrag ask` does not pay seconds
+of imports (the int8 MiniLM runs on ONNX Runtime with the tokenizers library, the store reads no tensors)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import run_cli
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def test_a_lite_answer_loads_no_torch_and_no_transformers(corpus: Path, tmp_path: Path) -> None:
+    data = tmp_path / "index"
+    run_cli("index", "build", str(corpus), "--data-dir", str(data), "--json", check=True)
+    code = (
+        "import sys\n"
+        "from api.cli import main\n"
+        "sys.argv = ['vtrag', 'ask', 'When was the Harbour Lighthouse built?', '--data-dir', sys.argv[1]]\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('loaded:', 'torch' in sys.modules, 'transformers' in sys.modules)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(data)], capture_output=True, text=True, cwd=ROOT, check=True,
+        env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "HOME": str(Path.home())},
+    )  # fmt: skip
+    assert "answer: 1871" in proc.stdout, proc.stderr
+    assert "loaded: False False" in proc.stdout
