@@ -5,7 +5,7 @@ Manuals answer "which option…", "which function…", "what command…" with id
 English answer types of question.py (names, numbers, dates) never propose. Here:
 
 1. `code_head(question)`: the question's head noun when it is a technical one (option, command, function,
-   variable, module, macro, key, …) right after what/which (a few words may stand between);
+   variable, module, macro, key, …) right after what/which (modifiers may stand between, no verb);
 2. `code_spans(text, start, end, head)`: the code-shaped tokens of a stretch of page text — options, TeX
    commands, dotted, snake_case, camelCase and ALL-CAPS names, names with digits, hyphenated terms, key
    sequences, file extensions, `name(` calls — the term of a definition list (a lone word on its own
@@ -24,14 +24,13 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from decoder.extractive.text import STOPWORDS
+from decoder.extractive.text import AUXILIARIES, STOPWORDS
 
 _HEAD_WORDS = """option options command commands function functions routine routines module modules variable
     variables parameter parameters transform transforms statement statements macro macros flag flags
     property properties key keys binding bindings subcommand subcommands predicate predicates setting
     settings package packages tool tools extension extensions builtin builtins keyword keywords method
-    methods operator operators switch switches directive directives attribute attributes environment
-    environments primitive primitives field fields loop loops program programs utility utilities"""
+    methods operator operators switch switches attribute attributes environment environments loop loops"""
 CODE_HEADS = frozenset(_HEAD_WORDS.split())
 _CODE = re.compile(
     r"""(?x)
@@ -59,8 +58,12 @@ def code_head(question: str) -> str | None:
     words = re.findall(r"[a-z][\w-]*", question.lower())
     for i, w in enumerate(words[:3]):
         if w in ("what", "which"):
-            head = next((n for n in words[i + 1 : i + 6] if n in CODE_HEADS), None)
-            return head[:-1] if head and head.endswith("s") and head[:-1] in CODE_HEADS else head
+            for nxt in words[i + 1 : i + 6]:
+                if nxt in CODE_HEADS:
+                    return nxt[:-1] if nxt.endswith("s") and nxt[:-1] in CODE_HEADS else nxt
+                if nxt in AUXILIARIES or nxt == "the":  # "what is the …", "which journal was the …"
+                    return None
+            return None
     return None
 
 
