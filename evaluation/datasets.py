@@ -1,11 +1,12 @@
 """Load an evaldata set: corpus.jsonl, queries.jsonl, qrels.tsv, answers.jsonl (shared/evaldata/README.md).
 
 A sample folder (e.g. `squad-v1.1-dev/sample_1000`) holds only queries/qrels/answers; its corpus is the
-parent's.
+parent's. The corpus may be stored gzipped (`corpus.jsonl.gz`, e.g. a dataset kept in the repo).
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,8 +36,17 @@ class EvalDataset:
 
 
 def _jsonl(path: Path) -> list[dict]:
-    with path.open(encoding="utf-8") as f:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
+
+
+def corpus_file(folder: Path) -> Path | None:
+    """The folder's corpus.jsonl, else its corpus.jsonl.gz; None when it has neither."""
+    for name in ("corpus.jsonl", "corpus.jsonl.gz"):
+        if (folder / name).is_file():
+            return folder / name
+    return None
 
 
 def read_qrels(path: Path) -> dict[str, dict[str, int]]:
@@ -62,18 +72,19 @@ def load_dataset(path: str | Path, sample: str | None = None) -> EvalDataset:
         The loaded `EvalDataset`.
 
     Raises:
-        FileNotFoundError: no corpus.jsonl in the folder or its parent, or no queries/qrels.
+        FileNotFoundError: no corpus.jsonl(.gz) in the folder or its parent, or no queries/qrels.
     """
     path = Path(path)
     qdir = path / sample if sample else path
-    cdir = path if (path / "corpus.jsonl").exists() else path.parent
-    if not (cdir / "corpus.jsonl").exists():
+    cfile = corpus_file(path) or corpus_file(path.parent)
+    if cfile is None:
         raise FileNotFoundError(f"no corpus.jsonl in {path} or {path.parent}")
+    cdir = cfile.parent
     for name in ("queries.jsonl", "qrels.tsv"):
         if not (qdir / name).exists():
             raise FileNotFoundError(f"missing {qdir / name}")
     corpus = {}
-    for row in _jsonl(cdir / "corpus.jsonl"):
+    for row in _jsonl(cfile):
         corpus[row["id"]] = CorpusDoc(row["id"], row.get("title", ""), row["text"])
     queries = {row["id"]: row["text"] for row in _jsonl(qdir / "queries.jsonl")}
     answers: dict[str, list[str]] = {}

@@ -134,6 +134,13 @@ def f1_score(prediction: str, gold: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
+def contains_answer(passage: str, gold: str) -> float:
+    """1.0 when the normalised `gold` occurs in the normalised `passage` as whole words (0 for an empty
+    gold): whether a passage shown to a person holds the answer."""
+    g = normalize_answer(gold)
+    return float(bool(g) and f" {g} " in f" {normalize_answer(passage)} ")
+
+
 def max_over_gold(metric, prediction: str, golds: Sequence[str]) -> float:
     """The best score of `prediction` against any gold answer (0.0 with no gold)."""
     return max((metric(prediction, g) for g in golds), default=0.0)

@@ -5,6 +5,9 @@ Three numbers per question tell where an answer was lost:
 - hit: whether the judged page was among the pages the answer was read from (and ranked first);
 - oracle: the same pipeline restricted to the judged page alone (same reader, perfect retrieval).
 Reading loss = 100 − oracle F1; retrieval loss = oracle F1 − end-to-end F1.
+
+And two that say what a person sees: whether the answer's supporting passage (≤ 300 characters) contains a
+gold answer, and whether the first cited page is a judged (answering) page.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import Any
 
 from api.service.batch import BatchItem, ask_many
 from evaluation.datasets import EvalDataset
-from evaluation.metrics import evaluate_answers, exact_match, f1_score, max_over_gold
+from evaluation.metrics import contains_answer, evaluate_answers, exact_match, f1_score, max_over_gold
 from evaluation.scratch import ScratchIndex
 
 
@@ -44,6 +47,8 @@ def run_qa(
     Returns:
         {"questions", "top_k", "end_to_end": {exact_match, f1, ...}, "oracle": {...},
          "hit_rate": {"at_k", "at_1"}, "f1_when_hit", "f1_when_missed", "loss": {"reading", "retrieval"},
+         "passage_has_answer" (share of answers whose passage holds a gold answer), "cited_page_precision"
+         (share whose first citation is a judged page),
          "ms_per_question", "records": [per question]}.
     """
     say = progress or (lambda line: None)
@@ -58,11 +63,14 @@ def run_qa(
         for n, (item, resp) in enumerate(ask_many(service, items, top_k=top_k), 1):
             golds = ds.answers[item.id]
             judged = set(ds.relevant(item.id))
+            passage, cited = "", None
             if isinstance(resp, str):
                 answer, read = "", []
             else:
                 answer = resp.answer
                 read = [index.record_id(p.source) for p in resp.pages]
+                passage = resp.passage.text if resp.passage else ""
+                cited = index.record_id(resp.citations[0].source) if resp.citations else None
             records.append(
                 {
                     "id": item.id,
@@ -74,6 +82,10 @@ def run_qa(
                     "hit": any(r in judged for r in read),
                     "hit_at_1": bool(read) and read[0] in judged,
                     "pages": read,
+                    "passage": passage,
+                    "passage_has_answer": max_over_gold(contains_answer, passage, golds),
+                    "cited": cited,
+                    "cited_is_judged": cited in judged,
                 }
             )
             if n % 250 == 0:
@@ -103,6 +115,8 @@ def run_qa(
     out["hit_rate"] = {"at_k": len(hits) / n, "at_1": sum(r["hit_at_1"] for r in records) / n}
     out["f1_when_hit"] = 100.0 * sum(r["f1"] for r in hits) / max(1, len(hits))
     out["f1_when_missed"] = 100.0 * sum(r["f1"] for r in misses) / max(1, len(misses))
+    out["passage_has_answer"] = sum(r["passage_has_answer"] for r in records) / n
+    out["cited_page_precision"] = sum(r["cited_is_judged"] for r in records) / n
     out["ms_per_question"] = round(1000.0 * e2e_s / n, 1)
     if oracle:
         out["oracle"] = evaluate_answers({r["id"]: r["oracle_prediction"] for r in records}, answers)

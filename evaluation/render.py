@@ -2,8 +2,9 @@
 
 Every record becomes one A4 page set in DejaVu Sans 11 pt (a Unicode font, so accents and most scripts survive
 the text layer; PDF base-14 Helvetica would drop them), falling back to Helvetica where DejaVu is missing. A
-record that overflows the page is set smaller until it fits. The file name is the record id, made safe for
-file systems (see `file_stem`), so a search hit's `source` leads back to the record.
+record that overflows the page is set smaller until it fits, and one still too long at 5 pt gets a taller
+page. The file name is the record id, made safe for file systems (see `file_stem`), so a search hit's
+`source` leads back to the record.
 
 What the page carries is the ground truth for the OCR measures: `page_text` reads it back from the PDF's own
 text layer, so a glyph the font cannot draw is not counted against the OCR engine.
@@ -27,7 +28,7 @@ MARGIN = 56.0
 FONT_SIZE = 11.0
 MIN_FONT_SIZE = 5.0
 TITLE_GAP = 1.4  # the title line sits this many body line heights above the body
-RENDER_VERSION = "1"  # bump when the layout changes: it is part of the evaluation cache key
+RENDER_VERSION = "2"  # bump when the layout changes: it is part of the evaluation cache key
 _FONT_FILES = (
     Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"),
     Path("/usr/share/fonts/TTF/DejaVuSans.ttf"),
@@ -64,6 +65,7 @@ def _text_page(doc: pymupdf.Document, text: str, title: str | None, layout: Page
     kw = {"fontname": "dejavu", "fontfile": str(font)} if font else {"fontname": "helv"}
     top = MARGIN
     size = layout.font_size
+    height = layout.height
     while True:
         shape = page.new_shape()
         y = top
@@ -74,12 +76,16 @@ def _text_page(doc: pymupdf.Document, text: str, title: str | None, layout: Page
             )  # fmt: skip
             y += size * 1.3 * TITLE_GAP + size
         rest = shape.insert_textbox(
-            pymupdf.Rect(MARGIN, y, layout.width - MARGIN, layout.height - MARGIN), text, fontsize=size, **kw
+            pymupdf.Rect(MARGIN, y, layout.width - MARGIN, height - MARGIN), text, fontsize=size, **kw
         )
-        if rest >= 0 or size <= MIN_FONT_SIZE:
+        if rest >= 0:
             shape.commit()
             return page
-        size = max(MIN_FONT_SIZE, size * 0.9)  # overflow: nothing was drawn yet (uncommitted), set smaller
+        if size > MIN_FONT_SIZE:  # overflow: nothing was drawn yet (uncommitted), set smaller
+            size = max(MIN_FONT_SIZE, size * 0.9)
+        else:  # still too long at the smallest size (a manual's index page): a taller page, never a blank one
+            height *= 1.25
+            page.set_mediabox(pymupdf.Rect(0, 0, layout.width, height))
 
 
 def write_pdf(path: Path, text: str, *, title: str | None = None, layout: PageLayout = PageLayout()) -> Path:

@@ -164,6 +164,12 @@ def qa_markdown(result: dict[str, Any], plot: str | None = None) -> str:
         f"ranked first {100 * h['at_1']:.1f}%. F1 when it was read {result['f1_when_hit']:.1f}, "
         f"when it was not {result['f1_when_missed']:.1f}.",
     ]
+    if "passage_has_answer" in result:
+        lines.append(
+            f"What a person sees: the answer's passage (≤ 300 characters) contains a gold answer "
+            f"{100 * result['passage_has_answer']:.1f}%; the first cited page is an answering page "
+            f"{100 * result['cited_page_precision']:.1f}%."
+        )
     if "loss" in result:
         lines.append(
             f"Loss attribution (F1 points): reading {result['loss']['reading']:.1f}, "
