@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import re
 import string
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -137,8 +138,13 @@ def f1_score(prediction: str, gold: str) -> float:
 def contains_answer(passage: str, gold: str) -> float:
     """1.0 when the normalised `gold` occurs in the normalised `passage` as whole words (0 for an empty
     gold): whether a passage shown to a person holds the answer."""
-    g = normalize_answer(gold)
-    return float(bool(g) and f" {g} " in f" {normalize_answer(passage)} ")
+    g, text = _unicode_plain(normalize_answer(gold)), _unicode_plain(normalize_answer(passage))
+    return float(bool(g) and f" {g} " in f" {text} ")
+
+
+def _unicode_plain(s: str) -> str:
+    # Manuals quote with ‘…’ and “…”, which SQuAD's ASCII punctuation list keeps; drop every punctuation mark.
+    return " ".join("".join(" " if unicodedata.category(c).startswith("P") else c for c in s).split())
 
 
 def max_over_gold(metric, prediction: str, golds: Sequence[str]) -> float:

@@ -18,6 +18,7 @@ from evaluation.datasets import load_dataset
 from evaluation.metrics import (
     cer,
     char_accuracy,
+    contains_answer,
     corpus_char_accuracy,
     evaluate_answers,
     evaluate_retrieval,
@@ -204,6 +205,19 @@ def test_load_dataset_and_sample(tmp_path):
     assert load_dataset(d / "sample_2").queries == sample.queries  # the sample folder itself works too
     with pytest.raises(FileNotFoundError):
         load_dataset(tmp_path)
+    import gzip
+
+    with gzip.open(d / "corpus.jsonl.gz", "wb") as f:  # a dataset kept in a repo may gzip its corpus
+        f.write((d / "corpus.jsonl").read_bytes())
+    (d / "corpus.jsonl").unlink()
+    assert load_dataset(d).corpus == full.corpus and load_dataset(d, "sample_2").corpus == full.corpus
+
+
+def test_contains_answer_on_normalised_whole_words():
+    assert contains_answer("If set, Bash includes ‘dotglob’ files.", "dotglob") == 1.0
+    assert contains_answer("The default is 8.5 by 11 inches.", "8.5 by 11 inches") == 1.0
+    assert contains_answer("Use -lfoo here.", "-l") == 0.0  # whole words only
+    assert contains_answer("anything", "-a") == 0.0  # a gold that normalises to nothing never matches
 
 
 # ------------------------------------------------------------------------------------------ cross-check

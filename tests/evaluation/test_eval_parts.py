@@ -73,6 +73,12 @@ def test_record_pages_carry_their_text(tmp_path: Path) -> None:
         assert doc[0].get_text().strip() == "" and len(doc[0].get_images()) == 1
 
 
+def test_a_record_too_long_for_the_page_gets_a_taller_page_not_a_blank_one(tmp_path: Path) -> None:
+    text = "\n".join(f"entry {n} . . . . . . . . . . {n}" for n in range(400))  # a manual's index page
+    with pymupdf.open(write_pdf(tmp_path / "long.pdf", text)) as doc:
+        assert doc[0].rect.height > 842 and page_text(doc[0]) == " ".join(text.split())
+
+
 def test_read_queries_checks_each_line(tmp_path: Path) -> None:
     f = tmp_path / "q.jsonl"
     f.write_text('{"id": 1, "text": "a"}\n\n{"id": "2", "text": "b"}\n')

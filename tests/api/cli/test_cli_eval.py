@@ -105,11 +105,13 @@ def test_eval_retrieval_batch_queries_and_qa_share_one_cached_index(
     assert qa["questions"] == 4 and qa["hit_rate"]["at_k"] == 1.0
     assert qa["end_to_end"]["f1"] >= 50.0 and qa["oracle"]["f1"] >= 50.0
     assert qa["loss"]["reading"] == pytest.approx(100.0 - qa["oracle"]["f1"], abs=0.01)
+    assert qa["passage_has_answer"] >= 0.5 and qa["cited_page_precision"] >= 0.5  # what a person sees
 
     text = bench.read_text()
     assert text.startswith("# Benchmarks\n\n## Encoder speed\n\nkept as is\n")
     assert text.count("## Evaluation (vtrag eval)") == 1
     assert "### Retrieval: tiny-set" in text and "### QA: tiny-set" in text
+    assert "the answer's passage (≤ 300 characters) contains a gold answer" in text
 
 
 def test_eval_ocr_and_retrieval_through_ocr(tiny_dataset: Path, tmp_path: Path) -> None:
