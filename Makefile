@@ -7,7 +7,7 @@ LOCK := requirements.lock
 STAMP := $(VENV)/.vtrag-installed
 DEMO_DIR := .demo-data
 
-.PHONY: venv demo test lint lint-deploy lock bench clean
+.PHONY: venv demo test lint lint-deploy lock bench clean reader
 
 $(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,16 @@ demo: venv examples/.generated
 	HF_HUB_OFFLINE=1 $(BIN)/vtrag index status --data-dir $(DEMO_DIR)
 	HF_HUB_OFFLINE=1 $(BIN)/vtrag search "lighthouse keeper storm" --top-k 3 --data-dir $(DEMO_DIR)
 	HF_HUB_OFFLINE=1 $(BIN)/vtrag ask "When was the lighthouse built?" --data-dir $(DEMO_DIR)
+
+# The trained reader answers ship with (docs/READER.md). Training needs a CUDA GPU (~75 s; 5+ hours on 2 CPU
+# cores); the export to int8 ONNX writes the folder that Settings.reader_dir picks up by default.
+SQUAD ?= /work/shared/evaldata/squad-v1.1-dev
+DEVICE ?= cuda
+reader: venv
+	mkdir -p build
+	HF_HUB_OFFLINE=1 $(BIN)/vtrag reader train $(SQUAD) --exclude $(SQUAD)/sample_1000 --out build/squad-minilm \
+		--epochs 3 --lr 1e-4 --batch-size 32 --negatives 2 --seed 13 --device $(DEVICE) --json > build/train.jsonl
+	HF_HUB_OFFLINE=1 $(BIN)/vtrag reader export build/squad-minilm --out decoder/readers/squad-minilm-int8 --json
 
 test: venv
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q

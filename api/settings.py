@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from decoder.span_reader_format import shipped_reader_dir
 from encoder.modes import DEFAULT_MAX_TILES, MAX_TILES_LIMIT, MIN_TILES, MODES
 from indexer.auto_mode import AUTO, DEFAULT_MAX_COMPRESSION
 from retriever.records import LOSSLESS, TOKEN_CODECS
@@ -83,9 +84,10 @@ class Settings(BaseSettings):
     )
     top_k: int = Field(5, ge=1, le=100, description="Pages retrieved for an answer by default.")
     reader_dir: Path | None = Field(
-        None,
-        description="Folder of a trained span reader (`vtrag reader train`) for extractive answers; unset = "
-        "the rule-based reader, which needs no weights.",
+        default_factory=shipped_reader_dir,
+        description="Folder of a trained span reader (`vtrag reader train`, `vtrag reader export`) for "
+        "extractive answers; unset = the reader shipped in the package when it has one, else the rule-based "
+        "reader; `rules` = the rule-based reader, which needs no weights.",
     )
     fusion: Literal["convex", "rrf"] = Field(
         "convex",
@@ -197,6 +199,12 @@ class Settings(BaseSettings):
         if value.lower() not in MODES:
             raise ValueError(f"unknown mode {value!r}; choose one of {', '.join(MODES)}")
         return value.lower()
+
+    @field_validator("reader_dir", mode="before")
+    @classmethod
+    def _rules_reader(cls, value: object) -> object:
+        # "rules" (or an empty VTRAG_READER_DIR) chooses the rule-based reader even where one is shipped.
+        return None if value is not None and str(value).strip() in ("", "rules") else value
 
     @field_validator("reader_dir")
     @classmethod

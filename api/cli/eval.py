@@ -194,8 +194,8 @@ def eval_qa(
         Path | None,
         typer.Option(
             "--reader",
-            help="Answer with this trained span reader (`vtrag reader train`); default: "
-            "VTRAG_READER_DIR, else the rule-based reader.",
+            help="Answer with this trained span reader folder, or `rules` for the rule-based reader; "
+            "default: VTRAG_READER_DIR, else the shipped reader (docs/READER.md), else the rules.",
         ),
     ] = None,
     corpus_sample: CorpusSample = None,

@@ -1,7 +1,8 @@
 """The extractive reader answers are read with, chosen from the settings and loaded on first use.
 
-The trained span reader (decoder/span_reader.py) when `reader_dir` is set, else the rule-based reader
-(decoder/extractive/) with the dense embedder's sentence similarity.
+The trained span reader (decoder/span_reader.py) when `reader_dir` is set (the settings default it to the
+reader shipped in the package, when there is one), else the rule-based reader (decoder/extractive/) with the
+dense embedder's sentence similarity.
 """
 
 from __future__ import annotations

@@ -170,3 +170,24 @@ def test_export_writes_an_int8_reader_that_ask_answers_with(
     assert "The flag was crimson." in answer["passage"]["text"]
     refused = run_cli("reader", "export", str(docs), "--out", str(tmp_path / "x"))
     assert refused.returncode == 2 and "is not a reader folder" in refused.stderr
+
+
+def test_a_shipped_reader_answers_by_default_and_rules_stays_selectable(
+    trained: tuple[Path, dict], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import decoder.span_reader_format as reader_format
+
+    out, _ = trained
+    monkeypatch.delenv("VTRAG_READER_DIR", raising=False)
+    monkeypatch.setattr(reader_format, "SHIPPED_READER", tmp_path / "not-shipped")
+    assert Settings(data_dir=tmp_path / "d0").reader_dir is None  # an install without one: the rules
+    monkeypatch.setattr(reader_format, "SHIPPED_READER", out)  # as if the package shipped this folder
+    voyage = make_pdf(tmp_path / "voyage.pdf", ["The ship left harbour at dawn. The flag was crimson."])
+    question = {"question": "What colour was the flag?"}
+    for choice, reader in ((None, "reader"), ("rules", "rules")):
+        extra = {} if choice is None else {"reader_dir": choice}
+        with serve(settings_for(tmp_path / f"data-{reader}", **extra)) as running, running.client() as client:
+            upload = client.post("/v1/documents", files=[("files", ("voyage.pdf", voyage.read_bytes()))])
+            assert wait_job(client, upload.json()["job_id"])["status"] == "succeeded"
+            answer = client.post("/v1/answer", json=question).json()
+            assert answer["answer"] == "crimson" and answer["reader"] == reader
