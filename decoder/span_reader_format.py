@@ -6,6 +6,7 @@ ships its trained reader (docs/READER.md): answers use it unless `VTRAG_READER_D
 `rules`.
 """
 
+import json
 from pathlib import Path
 
 READER_META = "vtrag-reader.json"
@@ -25,3 +26,12 @@ SHIPPED_READER = Path(__file__).resolve().parent / "readers" / "squad-minilm-int
 def shipped_reader_dir() -> Path | None:
     """The shipped trained reader folder, or None when this install has none."""
     return SHIPPED_READER if (SHIPPED_READER / READER_META).is_file() else None
+
+
+def folder_runtime(folder: Path) -> str:
+    """What reads the reader folder: "onnx-int8" (CPU, no torch) or "torch" (the default of a trained
+    folder); "torch" too when the metadata cannot be read (the reader itself then says what is wrong)."""
+    try:
+        return str(json.loads((Path(folder) / READER_META).read_text()).get("runtime", "torch"))
+    except (OSError, ValueError, AttributeError):
+        return "torch"

@@ -38,8 +38,13 @@ class Reader:
         if self.reader_dir is None:
             return answer_extractive(question, hits, embedder=embedder)
         if self._trained is None:
-            from api.service.runtime import resolve_device
             from decoder.span_reader import SpanReader
+            from decoder.span_reader_format import folder_runtime
 
-            self._trained = SpanReader(self.reader_dir, device=resolve_device(self.device))
+            device = "cpu"
+            if folder_runtime(self.reader_dir) != "onnx-int8":  # the device check imports torch: only here
+                from api.service.runtime import resolve_device
+
+                device = resolve_device(self.device)
+            self._trained = SpanReader(self.reader_dir, device=device)
         return self._trained(question, hits)

@@ -11,6 +11,7 @@ import pytest
 
 from api.settings import Settings
 from tests.api.conftest import serve, settings_for, wait_job
+from tests.api.service.test_light_ask import ask_in_process
 from tests.conftest import cli_json, make_pdf, run_cli
 from tests.decoder.test_span_reader import flag_example
 
@@ -168,6 +169,9 @@ def test_export_writes_an_int8_reader_that_ask_answers_with(
     )
     assert answer["answer"] == "crimson" and answer["reader"] == "reader-int8"
     assert "The flag was crimson." in answer["passage"]["text"]
+    # the int8 reader answers without torch or transformers (no device check imports them either)
+    out = ask_in_process("What colour was the flag?", data, env={"VTRAG_READER_DIR": str(int8)})
+    assert "answer: crimson" in out and "reader: reader-int8" in out and "loaded: False False" in out, out
     refused = run_cli("reader", "export", str(docs), "--out", str(tmp_path / "x"))
     assert refused.returncode == 2 and "is not a reader folder" in refused.stderr
 
