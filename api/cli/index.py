@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -87,12 +87,24 @@ def index_build(
             "shard K of N (parallel workers on one Milvus server).",
         ),
     ] = None,
+    gpus: Annotated[
+        str | None,
+        typer.Option(
+            "--gpus", help="all, N or ids like 0,2: one shard process per GPU, one Milvus, one bar."
+        ),
+    ] = None,
+    processes: Annotated[
+        int | None,
+        typer.Option("--processes", min=2, max=64, help="N shard processes on this machine's CPUs, one bar."),
+    ] = None,
     encoder: Encoder = None,
     weights: Weights = None,
     device: Device = None,
     as_json: JsonOut = False,
 ) -> None:
     """Index documents (PDF, PNG, JPEG, TIFF, BMP, WebP). Unchanged files are skipped; reruns resume."""
+    if gpus is not None or processes is not None:
+        raise typer.Exit(_launch(gpus, processes, shard, data_dir, milvus_uri, recreate, as_json))
     service = make_service(
         data_dir=data_dir,
         milvus_uri=milvus_uri,
@@ -116,6 +128,43 @@ def index_build(
     service.close()
     if report.failed:
         raise typer.Exit(EXIT_FILES_FAILED)
+
+
+def _launch(
+    gpus: str | None,
+    processes: int | None,
+    shard: str | None,
+    data_dir: Path | None,
+    milvus_uri: str | None,
+    recreate: bool,
+    as_json: bool,
+) -> int:
+    """`--gpus` / `--processes`: run the shard processes (api/cli/launch.py); returns the exit status."""
+    from api.cli.launch import child_argv, launch, parse_gpus
+    from api.settings import Settings
+    from retriever.engine import engine_for, is_server_uri
+
+    if gpus is not None and processes is not None:
+        fail("give --gpus or --processes, not both", EXIT_BAD_INPUT)
+    if shard is not None or recreate:
+        fail(
+            "--gpus/--processes choose the shards and reuse the index: drop --shard and --recreate",
+            EXIT_BAD_INPUT,
+        )
+    ids = parse_gpus(gpus) if gpus is not None else None
+    overrides: dict[str, Any] = {"data_dir": data_dir, "milvus_uri": milvus_uri}
+    try:
+        index_uri = Settings(**{k: v for k, v in overrides.items() if v is not None}).index_uri
+    except ValueError as exc:
+        fail(f"invalid setting: {exc}", EXIT_BAD_INPUT)
+    served = is_server_uri(index_uri)
+    if not served and engine_for(index_uri).in_process:
+        fail("--gpus/--processes on a data dir need milvus-lite 2.5; or give --milvus-uri", EXIT_BAD_INPUT)
+    if not served:
+        Path(index_uri).parent.mkdir(parents=True, exist_ok=True)
+    argv = child_argv(sys.argv[sys.argv.index("build") + 1 :])
+    shards = len(ids) if ids is not None else int(processes or 1)
+    return launch(argv, shards=shards, gpus=ids, index_uri=index_uri, served=served, as_json=as_json)
 
 
 def parse_shard(text: str) -> tuple[int, int]:

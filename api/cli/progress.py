@@ -63,7 +63,11 @@ class BuildProgress:
             return
         kind = event["event"]
         if kind == "plan" and self.bar is not None:
-            self.task = self.bar.add_task("pages", total=event["pages"])
+            if self.task is None:
+                self.task = self.bar.add_task("pages", total=event["pages"])
+            else:  # another shard's plan (vtrag index build --gpus/--processes): one bar for all
+                total = next(t.total for t in self.bar.tasks if t.id == self.task) or 0
+                self.bar.update(self.task, total=total + event["pages"])
         elif kind == "pages" and self.bar is not None and self.task is not None:
             self.bar.advance(self.task, event["written"])
         elif kind == "document":
