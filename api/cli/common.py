@@ -39,15 +39,19 @@ EXIT_BAD_INPUT = 2
 EXIT_STORE = 3
 
 
+def make_settings(**overrides: Any) -> Settings:
+    """VTRAG_* settings with command-line overrides (None = not given); a bad value is one error line."""
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValueError as exc:
+        fail(f"invalid setting: {exc}", EXIT_BAD_INPUT)
+
+
 def make_service(**overrides: Any) -> Service:
     """A Service from VTRAG_* settings with the given command-line overrides (None = not given)."""
     from api.service.facade import Service  # torch and friends load only for commands that work locally
 
-    try:
-        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
-    except ValueError as exc:
-        fail(f"invalid setting: {exc}", EXIT_BAD_INPUT)
-    return Service(settings)
+    return Service(make_settings(**overrides))
 
 
 def fail(message: str, code: int) -> NoReturn:

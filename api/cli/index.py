@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -20,6 +20,7 @@ from api.cli.common import (
     fail,
     guarded,
     make_service,
+    make_settings,
 )
 from api.cli.progress import BuildProgress
 from api.client.schemas import DeleteResponse
@@ -141,7 +142,6 @@ def _launch(
 ) -> int:
     """`--gpus` / `--processes`: run the shard processes (api/cli/launch.py); returns the exit status."""
     from api.cli.launch import child_argv, launch, parse_gpus
-    from api.settings import Settings
     from retriever.engine import engine_for, is_server_uri
 
     if gpus is not None and processes is not None:
@@ -152,11 +152,7 @@ def _launch(
             EXIT_BAD_INPUT,
         )
     ids = parse_gpus(gpus) if gpus is not None else None
-    overrides: dict[str, Any] = {"data_dir": data_dir, "milvus_uri": milvus_uri}
-    try:
-        index_uri = Settings(**{k: v for k, v in overrides.items() if v is not None}).index_uri
-    except ValueError as exc:
-        fail(f"invalid setting: {exc}", EXIT_BAD_INPUT)
+    index_uri = make_settings(data_dir=data_dir, milvus_uri=milvus_uri).index_uri
     served = is_server_uri(index_uri)
     if not served and engine_for(index_uri).in_process:
         fail("--gpus/--processes on a data dir need milvus-lite 2.5; or give --milvus-uri", EXIT_BAD_INPUT)

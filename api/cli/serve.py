@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from api.cli.common import EXIT_BAD_INPUT, DataDir, Device, Encoder, MilvusUri, Weights, fail
+from api.cli.common import EXIT_BAD_INPUT, DataDir, Device, Encoder, MilvusUri, Weights, fail, make_settings
 
 
 def serve(
@@ -35,21 +35,16 @@ def serve(
     import uvicorn
 
     from api.rest.app import create_app
-    from api.settings import Settings
 
-    overrides: dict[str, Any] = {
-        "host": host,
-        "port": port,
-        "data_dir": data_dir,
-        "milvus_uri": milvus_uri,
-        "encoder": encoder,
-        "weights_dir": weights,
-        "device": device,
-    }
-    try:
-        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
-    except ValueError as exc:
-        fail(f"invalid setting: {exc}", EXIT_BAD_INPUT)
+    settings = make_settings(
+        host=host,
+        port=port,
+        data_dir=data_dir,
+        milvus_uri=milvus_uri,
+        encoder=encoder,
+        weights_dir=weights,
+        device=device,
+    )
     if log_level not in ("critical", "error", "warning", "info", "debug"):
         fail(f"--log-level: unknown level {log_level!r}", EXIT_BAD_INPUT)
     if not settings.api_keys:
