@@ -166,6 +166,14 @@ class Settings(BaseSettings):
     )
     fallback_pages: int = Field(3, ge=1, le=20, description="Top pages the full-OCR fallback reads.")
     ocr_cache_pages: int = Field(256, ge=0, le=100_000, description="Fallback OCR results kept in memory.")
+    read_flush_seconds: float = Field(
+        60.0,
+        ge=0.0,
+        le=86400.0,
+        description="Pages shown by search, answers and extraction are remembered as read and written to the "
+        "index in batches at most this often (and on exit), for `index compact --not-read-for`; 0 writes "
+        "each read at once.",
+    )
 
     @field_validator("collection")
     @classmethod

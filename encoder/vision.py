@@ -69,7 +69,7 @@ def stack_uint8(images: Sequence[Image.Image], device: torch.device | str) -> to
     host = torch.empty((len(images), height, width, 3), dtype=torch.uint8, pin_memory=on_gpu)
     for k, image in enumerate(images):
         rgb = image if image.mode == "RGB" else image.convert("RGB")
-        host[k].copy_(torch.from_numpy(np.asarray(rgb)))
+        host[k].numpy()[...] = np.asarray(rgb)  # PIL's array is read-only: copied by numpy, no torch view
     pixels = host.to(device, non_blocking=True) if on_gpu else host
     return pixels.permute(0, 3, 1, 2).contiguous()  # (N, 3, H, W)
 

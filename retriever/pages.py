@@ -106,14 +106,18 @@ def _vector(vec: Vector | None, dim: int, what: str, page_id: str) -> list[float
 
 
 def _lines_value(page: PageRecord, text_len: int) -> Any:
-    """The `lines` JSON: the line list, or, for a page whose text was replaced (write-back), an object that
-    also keeps the earlier text for audit — in the same field, so indexes need no new schema."""
-    if not page.prior_text_source:
+    """The `lines` JSON: the line list, or an object that also keeps the earlier text of a written-back
+    page (audit) and the token set of a compacted one — in the same field, so indexes need no new schema."""
+    if not page.prior_text_source and not page.token_set:
         return encode_lines(page.lines, text_len)
-    prior_text = truncate_utf8(page.prior_text, PRIOR_TEXT_MAX_BYTES)
-    prior = {"text": prior_text, "text_source": page.prior_text_source}
-    budget = JSON_MAX_BYTES - len(json.dumps(prior)) - 32  # the object's keys and braces
-    return {"lines": encode_lines(page.lines, text_len, budget), "prior": prior}
+    extra: dict[str, Any] = {}
+    if page.prior_text_source:
+        prior_text = truncate_utf8(page.prior_text, PRIOR_TEXT_MAX_BYTES)
+        extra["prior"] = {"text": prior_text, "text_source": page.prior_text_source}
+    if page.token_set:
+        extra["tokens"] = page.token_set
+    budget = JSON_MAX_BYTES - len(json.dumps(extra)) - 32  # the object's keys and braces
+    return {"lines": encode_lines(page.lines, text_len, budget), **extra}
 
 
 def page_to_row(page: PageRecord, config: IndexConfig, token_bytes: int) -> dict[str, Any]:
@@ -154,6 +158,13 @@ def page_to_row(page: PageRecord, config: IndexConfig, token_bytes: int) -> dict
     return row
 
 
+def stored_token_set(lines: Any) -> str:
+    """The token set a page row's `lines` value names ("" for the page's own: see `_lines_value`)."""
+    if isinstance(lines, (str, bytes)):
+        lines = json.loads(lines)
+    return str(lines.get("tokens") or "") if isinstance(lines, dict) else ""
+
+
 def row_to_page(row: Mapping[str, Any]) -> PageRecord:
     """Build a PageRecord (vectors set only if the row has them).
 
@@ -169,8 +180,9 @@ def row_to_page(row: Mapping[str, Any]) -> PageRecord:
     prior: dict[str, Any] = {}
     if isinstance(lines, (str, bytes)):
         lines = json.loads(lines)
-    if isinstance(lines, dict):  # a written-back page: lines and the audit of its earlier text
-        lines, prior = lines.get("lines", []), lines.get("prior") or {}
+    token_set = stored_token_set(lines)
+    if isinstance(lines, dict):  # written back (the audit of its earlier text) or compacted (its token set)
+        prior, lines = lines.get("prior") or {}, lines.get("lines", [])
     return PageRecord(
         doc_id=str(row["doc_id"]),
         page_no=int(row["page_no"]),
@@ -187,6 +199,7 @@ def row_to_page(row: Mapping[str, Any]) -> PageRecord:
         vision_vec=None if vision_vec is None else [float(x) for x in vision_vec],
         prior_text=str(prior.get("text", "")),
         prior_text_source=str(prior.get("text_source", "")),
+        token_set=token_set,
     )
 
 

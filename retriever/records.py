@@ -17,6 +17,7 @@ DOC_STATUSES: tuple[str, ...] = ("indexing", "complete", "failed", "deleting")
 # How an index stores its token rows (retriever/token_quant.py): bit for bit, or 8-bit codes + row scales.
 LOSSLESS = "lossless"
 TOKEN_CODECS: tuple[str, ...] = (LOSSLESS, "int8", "fp8-e4m3")
+TEXT_ONLY = "text"  # the mode of a page compacted to its text: no stored token rows, no decode from tokens
 
 # A dense vector as the embedders hand it over (np.ndarray row) or as read back (list of floats).
 Vector = Sequence[float] | np.ndarray
@@ -150,7 +151,9 @@ class PageRecord:
     `page_no` is 1-based. `width`/`height` are in PDF points, `dpi` is the raster resolution the page was
     rendered at. Vectors are None in search hits and in `get_pages` unless asked for. `prior_text` and
     `prior_text_source` keep what the page held before a model transcript replaced its text (the audit of
-    OCR write-back; empty otherwise).
+    OCR write-back; empty otherwise). `token_set` names the page's current stored token rows when a
+    compaction replaced them ("" = the set a build writes, named by the page id; retriever/token_sets.py);
+    a page in mode TEXT_ONLY has none.
     """
 
     doc_id: str
@@ -168,6 +171,7 @@ class PageRecord:
     vision_vec: Vector | None = None
     prior_text: str = ""
     prior_text_source: str = ""
+    token_set: str = ""
 
     @property
     def page_id(self) -> str:

@@ -92,11 +92,12 @@ def check_fits(value: str, max_bytes: int, what: str) -> None:
 
 @dataclass(frozen=True)
 class CollectionNames:
-    """The three collection names of one index."""
+    """The collection names of one index (`reads`: made on first use, retriever/reads.py)."""
 
     pages: str
     tokens: str
     docs: str
+    reads: str
 
 
 def collection_names(name: str) -> CollectionNames:
@@ -115,7 +116,7 @@ def collection_names(name: str) -> CollectionNames:
         raise ValueError(
             f"invalid index name {name!r}: use letters, digits and '_', not starting with a digit"
         )
-    return CollectionNames(pages=f"{name}_pages", tokens=f"{name}_tokens", docs=f"{name}_docs")
+    return CollectionNames(f"{name}_pages", f"{name}_tokens", f"{name}_docs", f"{name}_reads")
 
 
 def _described(properties: dict[str, str]) -> str:
@@ -281,10 +282,10 @@ def create_index(
         (names.tokens, tokens_schema(), _VERSION),
         (names.docs, docs_schema(), _VERSION),
     ):
-        _create_collection(conn, name, schema, props)
-        _create_indexes(conn, name, idx)
+        create_collection(conn, name, schema, props)
+        create_indexes(conn, name, idx)
         conn.ensure_loaded(name)
-    _create_collection(conn, names.pages, pages_schema(config, conn.engine)[0], pages_properties(config))
+    create_collection(conn, names.pages, pages_schema(config, conn.engine)[0], pages_properties(config))
     ensure_pages_indexes(conn, names, config)
 
 
@@ -305,17 +306,17 @@ def ensure_pages_indexes(conn: Connection, names: CollectionNames, config: Index
         have = set(conn.client.list_indexes(names.pages) or [])
     if {param.field_name for param in idx} - have:
         try:
-            _create_indexes(conn, names.pages, idx)
+            create_indexes(conn, names.pages, idx)
         except RetrieverError as exc:
             if LOCAL_MODE_REFUSAL not in exc.message or conn.engine.dense_index == "IVF_FLAT":
                 raise
             # A server URI that turns out to be the milvus-lite 2.5 core: no HNSW there (retriever/engine.py).
             conn.engine = conn.engine.with_dense_index("IVF_FLAT")
-            _create_indexes(conn, names.pages, pages_schema(config, conn.engine)[1])
+            create_indexes(conn, names.pages, pages_schema(config, conn.engine)[1])
     conn.ensure_loaded(names.pages)
 
 
-def _create_collection(conn: Connection, name: str, schema: CollectionSchema, props: dict[str, str]) -> None:
+def create_collection(conn: Connection, name: str, schema: CollectionSchema, props: dict[str, str]) -> None:
     """Create collection `name` unless it exists; another process creating it at the same time is fine."""
     if conn.has_collection(name):
         return
@@ -329,7 +330,7 @@ def _create_collection(conn: Connection, name: str, schema: CollectionSchema, pr
             raise
 
 
-def _create_indexes(conn: Connection, name: str, idx: IndexParams) -> None:
+def create_indexes(conn: Connection, name: str, idx: IndexParams) -> None:
     with milvus_errors(f"create_index {name}"):
         # sync=False: pymilvus otherwise polls every index with a fixed 0.5 s sleep (~5 s per new
         # index); indexes on an empty collection are ready at once, and load waits for them anyway.
@@ -347,7 +348,7 @@ def drop_index(conn: Connection, names: CollectionNames) -> None:
         conn: open connection.
         names: the index's collections.
     """
-    for name in (names.docs, names.tokens, names.pages):
+    for name in (names.reads, names.docs, names.tokens, names.pages):
         conn.drop_collection(name)
 
 

@@ -8,8 +8,10 @@ from typing import Any
 from retriever import manifest
 from retriever.connection import Connection
 from retriever.filters import Filter, field_equals, field_not_in
-from retriever.records import LOSSLESS
+from retriever.pages import stored_token_set
+from retriever.records import LOSSLESS, TEXT_ONLY
 from retriever.schema import CollectionNames
+from retriever.token_sets import split_set_id
 
 TEXT_SOURCES = ("pdf", "ocr")
 NO_TOKENS = "none"  # the codec group of pages stored without token rows (the lite profile)
@@ -28,9 +30,14 @@ def token_codec_of(row_codec: str) -> str:
 
 
 def _page_codecs(conn: Connection, names: CollectionNames) -> dict[str, str]:
-    # Chunk 0 of each page names its codec; payloads are never read.
-    rows = conn.query_all(names.tokens, field_equals("chunk", 0), ["page_id", "codec"])
-    return {str(r["page_id"]): token_codec_of(str(r["codec"])) for r in rows}
+    # Chunk 0 of each token set names its codec; payloads are never read. A page with two sets (a swap cut
+    # by a kill, until the next compaction sweeps it) counts with its newest.
+    newest: dict[str, tuple[int, str]] = {}
+    for r in conn.query_all(names.tokens, field_equals("chunk", 0), ["page_id", "codec"]):
+        page_id, gen = split_set_id(str(r["page_id"]))
+        if gen >= newest.get(page_id, (-1, ""))[0]:
+            newest[page_id] = (gen, token_codec_of(str(r["codec"])))
+    return {page_id: codec for page_id, (_, codec) in newest.items()}
 
 
 def index_stats(conn: Connection, names: CollectionNames) -> dict[str, Any]:
@@ -104,22 +111,25 @@ def index_audit(conn: Connection, names: CollectionNames) -> dict[str, int]:
 
     Returns:
         {"page_rows", "distinct_pages", "orphan_pages" (page rows with no manifest row),
-         "token_rows", "orphan_token_rows" (token chunks of pages that have no page row)}.
+         "token_rows", "orphan_token_rows" (token chunks of a set no page row names: a page that has no
+         row, a text-only page, or a set a compaction replaced)}.
     """
     docs = {d.doc_id for d in manifest.iter_docs(conn, names.docs, Filter())}
     page_ids: list[str] = []
+    current: set[str] = set()  # the token set each page row names (retriever/token_sets.py)
     orphan_pages = 0
-    for row in conn.query_all(names.pages, Filter(), ["page_id", "doc_id"]):
+    for row in conn.query_all(names.pages, Filter(), ["page_id", "doc_id", "mode", "lines"]):
         page_ids.append(str(row["page_id"]))
         orphan_pages += row["doc_id"] not in docs
-    known = set(page_ids)
+        if row["mode"] != TEXT_ONLY:
+            current.add(stored_token_set(row["lines"]) or str(row["page_id"]))
     token_rows = orphan_tokens = 0
     for row in conn.query_all(names.tokens, Filter(), ["page_id"]):
         token_rows += 1
-        orphan_tokens += row["page_id"] not in known
+        orphan_tokens += row["page_id"] not in current
     return {
         "page_rows": len(page_ids),
-        "distinct_pages": len(known),
+        "distinct_pages": len(set(page_ids)),
         "orphan_pages": orphan_pages,
         "token_rows": token_rows,
         "orphan_token_rows": orphan_tokens,

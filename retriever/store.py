@@ -22,6 +22,7 @@ from retriever.engine import is_server_uri
 from retriever.errors import IndexConfigMismatchError, IndexNotFoundError, RetrieverError
 from retriever.filters import Filter, field_equals
 from retriever.fusion import Fusion
+from retriever.reads import ReadLog
 from retriever.records import DocRecord, DocStatus, IndexConfig, PageRecord, SearchHit, Vector, make_page_id
 from retriever.schema import (
     CollectionNames,
@@ -36,6 +37,8 @@ from retriever.stats import index_audit, index_stats
 
 if TYPE_CHECKING:
     import torch
+
+    from retriever.token_sets import TokenSets
 
 DEFAULT_NAME = "vtrag"
 
@@ -145,14 +148,7 @@ class IndexStore:
     # -- manifest ------------------------------------------------------------------------------------
 
     def get_doc(self, doc_id: str) -> DocRecord | None:
-        """The manifest record of a document.
-
-        Args:
-            doc_id: the document id.
-
-        Returns:
-            The DocRecord, or None if the document is unknown.
-        """
+        """The manifest record of a document (None if the document is unknown)."""
         return manifest.get_docs(self._conn, self._names.docs, [doc_id]).get(doc_id)
 
     def docs_by_source(self, source: str) -> list[DocRecord]:
@@ -239,22 +235,16 @@ class IndexStore:
         """Delete a document's tokens and pages (tokens first: no page row is left without them)."""
         from retriever import tokens as token_blobs  # torch: only where tokens are touched, not on search
 
-        token_blobs.delete_doc_tokens(self._conn, self._names.tokens, doc_id)
+        token_blobs.delete_doc_tokens(self._conn, self._names.tokens, doc_id)  # every token set
         page_rows.delete_doc_pages(self._conn, self._names.pages, doc_id)
+        self.reads().forget_doc(doc_id)
         self._conn.flush(self._names.tokens)
         self._conn.flush(self._names.pages)
 
     # -- pages and tokens ----------------------------------------------------------------------------
 
     def existing_pages(self, doc_id: str) -> set[int]:
-        """Page numbers of a document already written (for resuming a build).
-
-        Args:
-            doc_id: the document.
-
-        Returns:
-            1-based page numbers that have a page row.
-        """
+        """1-based page numbers of a document that have a page row (for resuming a build)."""
         return page_rows.page_numbers(self._conn, self._names.pages, doc_id)
 
     def write_pages(
@@ -322,11 +312,9 @@ class IndexStore:
         """OCR write-back: new text, lines, text vector and source; the rest kept (pages.replace_text)."""
         return page_rows.replace_text(self._conn, self._names.pages, self._config, page)
 
-    def get_tokens(self, page_ids: Sequence[str]) -> dict[str, torch.Tensor]:
-        """Fetch the stored vision tokens of pages, bit-identical to what was written.
-
-        Args:
-            page_ids: "doc_id:page_no" ids.
+    def get_tokens(self, pages: Sequence[str | PageRecord]) -> dict[str, torch.Tensor]:
+        """Fetch the stored vision tokens of pages, bit-identical to what was written, from the token set
+        each page row names (retriever/token_sets.py). Page records (search hits) save looking them up.
 
         Returns:
             page_id → CPU tensor, for the pages that have tokens.
@@ -334,9 +322,22 @@ class IndexStore:
         Raises:
             TokenIntegrityError: stored tokens are incomplete or fail their sha256 check.
         """
-        from retriever import tokens as token_blobs
+        from retriever import token_sets
 
-        return token_blobs.read_tokens(self._conn, self._names.tokens, page_ids)
+        ids = [p for p in pages if isinstance(p, str)]
+        found = page_rows.read_pages(self._conn, self._names.pages, ids) if ids else {}
+        records = [found.get(p) if isinstance(p, str) else p for p in pages]
+        return token_sets.read_current(self._conn, self._names, [r for r in records if r is not None])
+
+    def token_sets(self) -> TokenSets:
+        """Replacing pages' token sets crash-safely, for compaction (`retriever.token_sets`)."""
+        from retriever.token_sets import TokenSets
+
+        return TokenSets(self._conn, self._names, self._config)
+
+    def reads(self) -> ReadLog:
+        """The last-read times of pages (`retriever.reads`), its collection made on first use."""
+        return ReadLog(self._conn, self._names)
 
     # -- search and stats ----------------------------------------------------------------------------
 
@@ -374,19 +375,9 @@ class IndexStore:
     def similar_pages(
         self, vision_vec: Vector, *, top_k: int, doc_ids: Sequence[str] | None = None
     ) -> list[SearchHit]:
-        """Pages whose pooled vision vector is closest to `vision_vec` (query by image).
-
-        Args:
-            vision_vec: pooled vision vector of the query image.
-            top_k: results wanted.
-            doc_ids: restrict to these documents.
-
-        Returns:
-            Up to top_k hits of complete documents, best first (score: cosine similarity).
-
-        Raises:
-            ValueError: the index has no vision vectors, or wrong dim.
-        """
+        """Up to top_k pages of complete documents (optionally of `doc_ids`) whose pooled vision vector is
+        closest to `vision_vec` (query by image), best first by cosine similarity. ValueError: the index
+        has no vision vectors, or a wrong dim."""
         return search.similar_pages(
             self._conn, self._names, self._config, vision_vec, top_k=top_k, doc_ids=doc_ids
         )

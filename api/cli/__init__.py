@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import typer
 
+from api.cli.compact import index_app  # registers `index compact` too
 from api.cli.eval import eval_app
-from api.cli.index import index_app
 from api.cli.mcp import mcp
 from api.cli.model import model_app
 from api.cli.pages import extract, similar

@@ -20,6 +20,7 @@ from api.client.base import (
     should_retry,
     transport_error,
 )
+from api.client.compaction_schemas import CompactRequest, CompactResult
 from api.client.errors import status_error
 from api.client.resources import AsyncDocuments, AsyncJobs, AsyncPages, Documents, Jobs, Pages
 from api.client.schemas import (
@@ -121,6 +122,12 @@ class Client(BaseClient):
         """POST /v1/extract."""
         body = _extract_body(page_id, task, query, max_new_tokens)
         return self._call(Options("POST", "/v1/extract", json=body, timeout=timeout), ExtractResponse)
+
+    def compact(self, *, timeout: Timeout = None, **request: Any) -> CompactResult:
+        """POST /v1/admin/compact (write key): the fields of CompactRequest, e.g. to="small",
+        not_read_for="90d", dry_run=True. Checked here first, so a bad field fails before any request."""
+        body = CompactRequest(**request).model_dump(exclude_none=True)
+        return self._call(Options("POST", "/v1/admin/compact", json=body, timeout=timeout), CompactResult)
 
     def status(self, *, timeout: Timeout = None) -> StatusResponse:
         """GET /v1/status."""
@@ -228,6 +235,12 @@ class AsyncClient(BaseClient):
         """POST /v1/extract."""
         body = _extract_body(page_id, task, query, max_new_tokens)
         return await self._call(Options("POST", "/v1/extract", json=body, timeout=timeout), ExtractResponse)
+
+    async def compact(self, *, timeout: Timeout = None, **request: Any) -> CompactResult:
+        """POST /v1/admin/compact; see `Client.compact`."""
+        body = CompactRequest(**request).model_dump(exclude_none=True)
+        options = Options("POST", "/v1/admin/compact", json=body, timeout=timeout)
+        return await self._call(options, CompactResult)
 
     async def status(self, *, timeout: Timeout = None) -> StatusResponse:
         """GET /v1/status."""

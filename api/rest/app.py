@@ -18,7 +18,7 @@ from api.rest.auth import Access, check_access
 from api.rest.errors import install_error_handlers
 from api.rest.gate import RequestGate
 from api.rest.middleware import MetricsMiddleware, UnhandledErrorMiddleware
-from api.rest.routers import answer, documents, extract, health, jobs, pages, search
+from api.rest.routers import admin, answer, documents, extract, health, jobs, pages, search
 from api.rest.state import ServerState
 from api.service.facade import Service
 from api.service.metrics import Metrics
@@ -62,7 +62,7 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
         openapi_url="/openapi.json" if docs else None,
     )
     install_error_handlers(app)
-    routers = [m.router for m in (search, answer, extract, documents, jobs, pages, health)]
+    routers = [m.router for m in (search, answer, extract, documents, jobs, pages, health, admin)]
     for router in routers:
         app.include_router(router)
     web.install(app)  # the web page at / (api/web/): open, like /healthz, it holds no data

@@ -171,7 +171,7 @@ class AnswerPipeline:
 
     def fetch(self, store: IndexStore, hits: list[SearchHit], trail: list[str]) -> StoredRows:
         top = hits[: self.settings.answer_max_pages]
-        tokens = store.get_tokens([h.page.page_id for h in top])
+        tokens = store.get_tokens([h.page for h in top])  # each from the token set its row names
         used = [h for h in top if h.page.page_id in tokens]
         if not used:
             trail.append("generate: no stored vision tokens for the top pages")

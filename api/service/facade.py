@@ -17,6 +17,7 @@ from api.client.schemas import (
     safe_text,
 )
 from api.service.answer import AnswerPipeline, Parts
+from api.service.read_tracker import ReadTracker
 from api.service.reader import Reader
 from api.service.retrieval import retrieve
 from api.service.snippets import snippet
@@ -28,6 +29,7 @@ from retriever.records import IndexConfig, SearchHit
 from retriever.store import IndexStore
 
 if TYPE_CHECKING:
+    from api.client.compaction_schemas import CompactRequest, CompactResult
     from api.service.runtime import VisionRuntime
     from indexer.job import BuildReport
 
@@ -49,6 +51,7 @@ class Service:
         self.reader = Reader(settings.reader_dir, settings.device)
         # The REST server installs its own: its counters, its model lock and the uploads' display names.
         self.answers = AnswerPipeline(settings)
+        self.reads = ReadTracker(settings.read_flush_seconds)  # what `index compact --not-read-for` reads
 
     # -- resources --
 
@@ -133,6 +136,7 @@ class Service:
 
     def close(self) -> None:
         if self._store is not None:
+            self.reads.flush(self._store)
             self._store.close()
             self._store = None
 
@@ -167,6 +171,14 @@ class Service:
             count_tokens=self.vision.count_tokens if self.vision else None,
         ).run(paths)
 
+    def compact(
+        self, request: CompactRequest, on_event: Callable[[dict[str, Any]], None] | None = None
+    ) -> CompactResult:
+        """Optical forgetting: the plan (dry run) or its result; see api/service/compaction.py."""
+        from api.service.compaction import compact
+
+        return compact(self.store(), request, lambda: self.vision, self.reads, on_event)
+
     def status(self) -> IndexStatus:
         store = self.store()
         incomplete = [d for d in store.list_docs() if d.status != "complete"]
@@ -194,6 +206,7 @@ class Service:
     def search(self, query: str, *, top_k: int = 10, doc_ids: list[str] | None = None) -> SearchResults:
         """The top pages for a query. Raises ValueError for text REST would refuse (`checked_text`)."""
         hits = self.retrieve(query, top_k, doc_ids)
+        self.reads.touch(self.store(), [h.page.page_id for h in hits])
         return SearchResults(results=[_result(h, query) for h in hits])
 
     def ask(
@@ -219,7 +232,9 @@ class Service:
         vision = self.vision
         parts = Parts(store, self.embedder, self.reader, vision, self._vision_leg(store))
         k = top_k or self.settings.top_k
-        return self.answers.run(parts, question, top_k=k, mode=mode, full_ocr=full_ocr, doc_ids=doc_ids)
+        response = self.answers.run(parts, question, top_k=k, mode=mode, full_ocr=full_ocr, doc_ids=doc_ids)
+        self.reads.touch(store, [c.page_id for c in response.citations])
+        return response
 
     def retrieve(self, query: str, top_k: int, doc_ids: list[str] | None = None) -> list[SearchHit]:
         """The top pages for a query (hybrid search), as full page records for a reader or decoder."""
@@ -277,6 +292,7 @@ class Service:
             )
         store = self.store()
         result = extract(store, self.vision, page_id, task, query=query, max_new_tokens=max_new_tokens)
+        self.reads.touch(store, [page_id])
         if self.settings.ocr_write_back != "off":
             from api.service.write_back import write_back
 

@@ -16,7 +16,7 @@ from api.service.runtime import VisionRuntime
 from decoder import prompts
 from decoder.grounding import parse_grounding, strip_grounding
 from indexer.pdf import pymupdf
-from retriever.records import PageRecord
+from retriever.records import TEXT_ONLY, PageRecord
 from retriever.store import IndexStore
 
 TASKS = ("markdown", "free_ocr", "figure", "locate")
@@ -67,9 +67,10 @@ def extract(
     pages = store.get_pages([page_id])
     if not pages:
         raise KeyError(page_id)
-    rows = store.get_tokens([page_id]).get(page_id)
+    rows = store.get_tokens(pages).get(page_id)
     if rows is None:
-        raise NotIndexedWithVisionError(f"page {page_id} has no stored vision tokens; rebuild with --encoder")
+        why = "it was compacted to its text" if pages[0].mode == TEXT_ONLY else "rebuild with --encoder"
+        raise NotIndexedWithVisionError(f"page {page_id} has no stored vision tokens; {why}")
     out = vision.generator.generate([rows], prompt, max_new_tokens)
     return ExtractResult(
         page_id=page_id,
