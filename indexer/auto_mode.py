@@ -22,6 +22,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -61,6 +62,24 @@ def estimate_tokens(text: str) -> int:
         else:
             total += len(piece) * TOKENS_PER_OTHER_CHAR
     return math.ceil(total)
+
+
+def tokenizer_counter(weights_dir: Path) -> TokenCounter:
+    """Count text tokens with the tokenizer in a weights folder (its tokenizer.json), without loading the
+    model: what a lite build in mode auto uses when weights are given but no encoder runs.
+
+    Raises:
+        ValueError: the folder has no tokenizer.json (with what to give instead).
+    """
+    from tokenizers import Tokenizer
+
+    path = Path(weights_dir).expanduser() / "tokenizer.json"
+    if not path.is_file():
+        raise ValueError(
+            f"{path} is missing: --weights must be a DeepSeek-OCR folder (or leave it out to estimate)"
+        )
+    tokenizer = Tokenizer.from_file(str(path))
+    return lambda text: len(tokenizer.encode(text, add_special_tokens=False).ids)
 
 
 def check_max_compression(value: float) -> float:

@@ -168,8 +168,19 @@ class Service:
             options,
             vision=self.vision.encoder if self.vision else None,
             on_event=on_event,
-            count_tokens=self.vision.count_tokens if self.vision else None,
+            count_tokens=self._token_counter(store.config.mode),
         ).run(paths)
+
+    def _token_counter(self, mode: str) -> Callable[[str], int] | None:
+        """Auto mode's text-token count: the loaded decoder's tokenizer, else (a lite build given --weights)
+        the tokenizer in the weights folder, else None (indexer/auto_mode.estimate_tokens)."""
+        if self.vision is not None:
+            return self.vision.count_tokens
+        if mode == AUTO and self.settings.weights_dir is not None:
+            from indexer.auto_mode import tokenizer_counter
+
+            return tokenizer_counter(self.settings.weights_dir)
+        return None
 
     def compact(
         self, request: CompactRequest, on_event: Callable[[dict[str, Any]], None] | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import cli_json, run_cli
+from tests.conftest import cli_json, make_pdf, run_cli
 from tests.indexer.test_auto_mode import dense_text, slide
 
 
@@ -37,3 +37,31 @@ def test_bad_auto_settings_are_clear_errors(tmp_path: Path) -> None:
     proc = run_cli("index", "build", str(pdf), "--data-dir", str(data), env={"VTRAG_FALLBACK_MODE": "auto"})
     assert proc.returncode == 2 and "fallback_mode" in proc.stderr
     assert not (data / "milvus.db").exists()
+
+
+def test_a_lite_build_given_weights_counts_with_their_tokenizer(tmp_path: Path, tiny_weights: Path) -> None:
+    """No encoder runs, but the weights folder's tokenizer counts the text tokens: the tiny test tokenizer
+    spends a token per character, ~4x the estimate, so the same page needs a bigger mode."""
+    from indexer.auto_mode import estimate_tokens, tokenizer_counter
+
+    words = " ".join(["lighthouse"] * 150)  # 1,649 characters: estimate 450 (Tiny), tokenizer 1,649 (Base)
+    pdf = make_pdf(tmp_path / "words.pdf", [words])
+    assert estimate_tokens(words) <= 640 < 1000 < tokenizer_counter(tiny_weights)(words) <= 2560
+    modes = {}
+    for name, extra in (("estimate", ()), ("tokenizer", ("--weights", str(tiny_weights)))):
+        data = tmp_path / name
+        cli_json("index", "build", str(pdf), "--data-dir", str(data), "--mode", "auto", *extra)
+        modes[name] = set(cli_json("index", "status", "--data-dir", str(data))["by_mode"])
+    assert modes == {"estimate": {"tiny"}, "tokenizer": {"base"}}
+    proc = run_cli(
+        "index",
+        "build",
+        str(pdf),
+        "--data-dir",
+        str(tmp_path / "x"),
+        "--mode",
+        "auto",
+        "--weights",
+        str(tmp_path),
+    )
+    assert proc.returncode == 2 and "tokenizer.json is missing" in proc.stderr
