@@ -11,6 +11,12 @@ from pathlib import Path
 import pymupdf
 import pytest
 
+from decoder.span_reader_format import SHIPPED_READER, shipped_reader_dir
+
+# Who answers extractively when nothing is configured: the shipped trained reader when the package has one
+# (docs/READER.md), else the rule-based reader.
+DEFAULT_READER = SHIPPED_READER.name if shipped_reader_dir() else "rules"
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 

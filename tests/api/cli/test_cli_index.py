@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.conftest import cli_json, make_pdf, make_scanned_pdf, run_cli
+from tests.conftest import DEFAULT_READER, cli_json, make_pdf, make_scanned_pdf, run_cli
 
 
 def build(data: Path, *paths: Path, extra: tuple[str, ...] = ()) -> list[dict]:
@@ -64,12 +64,12 @@ def test_build_search_ask_status(corpus: Path, tmp_path: Path) -> None:
     assert passage["text"][a:b] == answer["answer"] and len(passage["text"]) <= 300
     assert "lighthouse" in passage["text"].lower() and passage["page"] == 1
     assert passage["bbox"]["points"][1] <= y0 and passage == answer["passages"][0]
-    assert answer["reader"] == "rules"
+    assert answer["reader"] == DEFAULT_READER
 
     shown = run_cli("ask", "When was the Harbour Lighthouse built?", "--data-dir", str(data))
     assert shown.returncode == 0, shown.stderr
     first, second = shown.stdout.splitlines()[:2]
-    assert first.startswith("answer: 1871") and "[extractive, reader: rules]" in first
+    assert first.startswith("answer: 1871") and f"[extractive, reader: {DEFAULT_READER}]" in first
     assert "lighthouse.pdf p.1" in second and "«1871»" in second  # the passage, the answer marked
 
 

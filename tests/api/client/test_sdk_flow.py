@@ -21,7 +21,7 @@ from api.client import (
 )
 from api.client.schemas import AnswerResponse, JobResponse, SearchResponse
 from tests.api.conftest import API_KEY, Running
-from tests.conftest import make_pdf, run_cli
+from tests.conftest import DEFAULT_READER, make_pdf, run_cli
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -53,7 +53,7 @@ def test_sync_upload_search_answer(lite_server: Running, tmp_path: Path) -> None
         assert answer.mode == "extractive" and not answer.fallback.ran
         assert answer.passage is not None and answer.passage.page_id == answer.citations[0].page_id
         a, b = answer.passage.span
-        assert answer.passage.text[a:b] == answer.answer and answer.reader == "rules"
+        assert answer.passage.text[a:b] == answer.answer and answer.reader == DEFAULT_READER
 
         assert client.documents.get(doc_id=doc_id).filename == "observatory.pdf"
         assert doc_id in {d.doc_id for d in client.documents.list(status="complete").documents}
