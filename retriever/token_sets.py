@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from retriever import pages as page_rows
-from retriever import tokens as token_blobs
 from retriever.connection import Connection
 from retriever.filters import field_equals, field_in
 from retriever.records import LOSSLESS, TEXT_ONLY, IndexConfig, PageRecord
@@ -85,6 +84,8 @@ def swap(
     Returns:
         page_id → bytes of its new token payload (0 for text-only pages).
     """
+    from retriever import tokens as token_blobs  # torch: only where tokens are touched, not on search
+
     with_rows = [s for s in swaps if s.rows is not None]
     for s in with_rows:
         if s.page.token_set in ("", s.old_set) or s.page.mode == TEXT_ONLY:
@@ -159,6 +160,8 @@ def read_current(
 ) -> dict[str, torch.Tensor]:
     """The tokens of pages, read from the set each page row names: page_id → tensor (pages without
     tokens absent). A page whose set vanished under a concurrent swap is looked up again once."""
+    from retriever import tokens as token_blobs
+
     wanted = {current_set(p): p.page_id for p in pages if current_set(p) is not None}
     got = token_blobs.read_tokens(conn, names.tokens, [s for s in wanted if s is not None])
     out = {wanted[s]: t for s, t in got.items()}
