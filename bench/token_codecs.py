@@ -1,6 +1,7 @@
 """What each token codec costs: stored bytes per Base page, row error, and the decoder's drift (CPU).
 
     python bench/token_codecs.py            # real-shape rows + the tiny decoder, 64 greedy steps
+    python bench/token_codecs.py --decoder real --device cuda   # the decoder at the released shape (GPU)
 
 For each codec of `retriever.records.TOKEN_CODECS` (lossless, int8, fp8-e4m3):
 - bytes per Base page: a (273, 1280) bf16 page (v1 Base: 16 x (16 + 1) + 1 rows of the projector's 1280)
@@ -13,7 +14,10 @@ For each codec of `retriever.records.TOKEN_CODECS` (lossless, int8, fp8-e4m3):
   (the stored dtype): greedy-decode 64 tokens from the lossless rows, then with the codec's rows feed the same
   token sequence (teacher forcing) and compare: mean KL(p_lossless || p_codec) of the next-token
   distributions over the 64 steps, and the share of steps whose argmax agrees; plus the codec's own free
-  greedy run: how many of its 64 tokens equal the lossless run's.
+  greedy run: how many of its 64 tokens equal the lossless run's;
+- with `--decoder real`: the same drift on DeepSeek-OCR v1 at the released shapes (SAM-B + CLIP-L encoder,
+  DeepSeek-3B-MoE decoder; random weights, bf16, `bench/gpu_models.py`) with a word-level stand-in
+  tokenizer, the page's rows from that model's own encoder.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -29,6 +34,7 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.gpu_models import StandInTokenizer, build, load_v1  # noqa: E402
 from decoder.generate import Generator  # noqa: E402
 from decoder.tokenizer import Tokenizer  # noqa: E402
 from encoder.modes import token_rows  # noqa: E402
@@ -80,27 +86,44 @@ def real_shape_rows(seed: int = 0) -> torch.Tensor:
 def step_logits(gen: Generator, rows: torch.Tensor, token_ids: list[int]) -> torch.Tensor:
     """Next-token logits at the last prompt position and after each of `token_ids` but the last (n, vocab)."""
     prompt = gen.prompt_ids([rows], PROMPT)
-    ids = torch.tensor([prompt + token_ids])
-    embeds = gen.model.get_input_embeddings()(ids)
+    embed = gen.model.get_input_embeddings()
+    ids = torch.tensor([prompt + token_ids], device=embed.weight.device)
+    embeds = embed(ids)
     mask = (ids == gen.tokenizer.image_token_id).unsqueeze(-1).expand_as(embeds)
-    embeds = embeds.masked_scatter(mask, rows.to(embeds.dtype))  # the rows at the <image> positions
+    embeds = embeds.masked_scatter(mask, rows.to(embeds.device, embeds.dtype))  # the rows at <image>
     logits = gen.model(inputs_embeds=embeds, use_cache=False).logits[0]  # (len, vocab)
     return logits[len(prompt) - 1 : len(prompt) - 1 + len(token_ids)].double()  # KL of tiny gaps: fp64
 
 
-def decoder_drift(steps: int) -> dict[str, dict[str, float]]:
+def drift_model(shape: str, device: str) -> tuple[Any, Generator, torch.dtype]:
+    """(model, greedy generator without the n-gram guard, the dtype rows are fed in) for `shape`:
+    "tiny" (the project's tiny v1, fp32) or "real" / "real-smoke" (released / tiny config through the
+    GPU bench's bf16 builder and stand-in tokenizer; "real-smoke" checks that path on a CPU)."""
     torch.manual_seed(0)
-    model = tiny_deepseek_ocr(0)
-    gen = Generator(model, Tokenizer(tiny_tokenizer()), guard=False, static=False)
+    if shape == "tiny":
+        tiny: Any = tiny_deepseek_ocr(0)
+        return tiny, Generator(tiny, Tokenizer(tiny_tokenizer()), guard=False, static=False), torch.float32
+    loaded, reason = load_v1(tiny=shape == "real-smoke")
+    if loaded is None:
+        raise SystemExit(f"the v1 model does not build: {reason}")
+    cls, config = loaded
+    model = build(cls, config, torch.device(device), torch.bfloat16)
+    tokenizer = StandInTokenizer(config.image_token_id, config.text_config.vocab_size)
+    return model, Generator(model, tokenizer, guard=False, static=False), torch.bfloat16
+
+
+def decoder_drift(steps: int, shape: str = "tiny", device: str = "cpu") -> dict[str, dict[str, float]]:
+    model, gen, dtype = drift_model(shape, device)
     rows = DeepseekOcrEncoder(model, "base", workers=1).encode([page_image()])[0].rows.to(torch.bfloat16)
-    reference = gen.generate([rows.float()], PROMPT, steps, stop_ids=()).token_ids
-    ref_logp = F.log_softmax(step_logits(gen, rows.float(), reference), dim=-1)
+    rows = rows.cpu()
+    reference = gen.generate([rows.to(dtype)], PROMPT, steps, stop_ids=()).token_ids
+    ref_logp = F.log_softmax(step_logits(gen, rows.to(dtype), reference), dim=-1)
     out: dict[str, dict[str, float]] = {}
     for codec in TOKEN_CODECS:
         back, _ = stored(rows, codec)
-        logp = F.log_softmax(step_logits(gen, back.float(), reference), dim=-1)
+        logp = F.log_softmax(step_logits(gen, back.to(dtype), reference), dim=-1)
         kl = (ref_logp.exp() * (ref_logp - logp)).sum(dim=-1)  # (steps,)
-        free = gen.generate([back.float()], PROMPT, steps, stop_ids=()).token_ids
+        free = gen.generate([back.to(dtype)], PROMPT, steps, stop_ids=()).token_ids
         out[codec] = {
             "rel_rms": rel_rms(rows, back)[0],
             "kl_mean": kl.mean().item(),
@@ -125,7 +148,11 @@ def per_mode(width: int = 1191, height: int = 1684) -> list[tuple[str, int, dict
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=64, help="greedy steps compared on the tiny decoder")
+    parser.add_argument("--steps", type=int, default=64, help="greedy steps compared on the decoder")
+    parser.add_argument(
+        "--decoder", choices=["tiny", "real", "real-smoke"], default="tiny", help="decoder of the drift table"
+    )
+    parser.add_argument("--device", default="cpu", help="torch device of the real-shape decoder")
     args = parser.parse_args()
     x = real_shape_rows()
     raw = ROWS * HIDDEN * 2
@@ -147,13 +174,15 @@ def main() -> None:
     for mode, n_rows, sizes in per_mode():
         cells = " | ".join(f"{sizes[c] * 1e6 / 1e9:,.0f}" for c in TOKEN_CODECS)
         print(f"| {mode} | {n_rows} | {cells} |")
-    drift = decoder_drift(args.steps)
+    drift = decoder_drift(args.steps, args.decoder, args.device)
+    what = {
+        "tiny": "Tiny random DeepSeek-OCR v1 (CPU, fp32, hidden 64)",
+        "real": f"DeepSeek-OCR v1 at the released shapes, random weights ({args.device}, bf16)",
+        "real-smoke": f"tiny config through the real-shape path ({args.device}, bf16)",
+    }[args.decoder]
+    print(f"\n{what}, a Base page stored as bf16, {args.steps} greedy steps vs the lossless rows")
     print(
-        f"\nTiny random DeepSeek-OCR v1 (CPU, fp32, hidden 64), a Base page stored as bf16, {args.steps} "
-        "greedy steps vs the lossless rows"
-    )
-    print(
-        "| codec | rel. RMS (tiny rows) | KL mean | KL max | argmax agreement (teacher-forced) | "
+        "| codec | rel. RMS (model rows) | KL mean | KL max | argmax agreement (teacher-forced) | "
         "free greedy tokens equal |"
     )
     print("|---|---:|---:|---:|---:|---:|")
