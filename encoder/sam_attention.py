@@ -8,7 +8,13 @@
   tensor (400 MB per page for a global layer at Base); this keeps only its two factors — (B, heads, N, H) and
   (B, heads, N, W) — and adds `rel_h[q, k_row] + rel_w[q, k_col]` per score inside FlexAttention (Triton on a
   GPU, the reference math on a CPU). Measured 5x slower than SDPA on an H200 (docs/BENCHMARKS.md): off.
-Tests hold both to the reference rows.
+- `SamFoldedAttention` (an option): the relative-position terms folded into the dot product, so SDPA's
+  flash kernels run with no bias tensor at all. With q' = [q * scale, rel_h[q, :], rel_w[q, :]] and
+  k' = [k, onehot(k_row), onehot(k_col)], q'.k' = scale q.k + rel_h[q, k_row] + rel_w[q, k_col]: the head
+  dim grows from 64 to 64 + H + W (192 for a global layer at Base, 92 in a 14 x 14 window), but nothing of
+  size N x N is written. On an H200 the dense bias (its build and its reads) was 70% of a Base encode's GPU
+  time (bench/gpu_profile.py).
+Tests hold all three to the reference rows.
 """
 
 from __future__ import annotations
@@ -84,6 +90,79 @@ class SamSdpaAttention(DeepseekOcr2SamVisionSdpaAttention):
 
     def get_rel_pos(self, q_size: int, k_size: int, rel_pos: torch.Tensor) -> torch.Tensor:
         return rel_pos_table(q_size, k_size, rel_pos)
+
+
+@cache
+def _key_positions(
+    height: int, width: int, pad: int, device: torch.device, dtype: torch.dtype
+) -> torch.Tensor:
+    """(N, H + W + pad): row k is onehot(k // width) then onehot(k % width) then `pad` zeros."""
+    tokens = torch.arange(height * width, device=device)
+    out = torch.zeros(height * width, height + width + pad, device=device, dtype=dtype)
+    out[tokens, tokens // width] = 1
+    out[tokens, height + tokens % width] = 1
+    return out
+
+
+def _fold(
+    query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, rel_h: torch.Tensor, rel_w: torch.Tensor,
+    height: int, width: int, scale: float,
+) -> torch.Tensor:  # fmt: skip
+    """softmax(scale q k^T + rel_h[q, k // width] + rel_w[q, k % width]) v as one unmasked SDPA call."""
+    dim = query.shape[-1]
+    folded = -(-(dim + height + width) // 8) * 8  # flash kernels want head dims in multiples of 8
+    pad = folded - dim - height - width
+    q = torch.cat([query * scale, rel_h.to(query.dtype), rel_w.to(query.dtype)], dim=-1)
+    q = nn.functional.pad(q, (0, pad))
+    positions = _key_positions(height, width, pad, key.device, key.dtype)
+    k = torch.cat([key, positions.expand(*key.shape[:-1], -1)], dim=-1)
+    v = nn.functional.pad(value, (0, folded - dim))  # the same head dim for every SDPA backend
+    out = nn.functional.scaled_dot_product_attention(q, k, v, scale=1.0)
+    return out[..., :dim]
+
+
+class SamFoldedAttention(DeepseekOcr2SamVisionAttention):
+    """Differs from DeepseekOcr2SamVisionAttention only in how the scores are formed: the decomposed
+    relative-position terms ride in extra query/key channels of one SDPA call (see the module notes)."""
+
+    def forward(  # type: ignore[override]  # no attention weights, like transformers' SDPA variant
+        self, hidden_states: torch.Tensor, output_attentions: Any = None
+    ) -> tuple[torch.Tensor, None]:
+        batch, height, width, _ = hidden_states.shape
+        heads, tokens = self.num_attention_heads, height * width
+        qkv = self.qkv(hidden_states).reshape(batch, tokens, 3, heads, -1).permute(2, 0, 3, 1, 4)
+        query, key, value = qkv.unbind(0)  # each (B, heads, N, C)
+        if self.use_rel_pos:
+            grid_query = query.reshape(batch, heads, height, width, -1)
+            table_h = rel_pos_table(height, height, self.rel_pos_h)  # (H, H, C)
+            table_w = rel_pos_table(width, width, self.rel_pos_w)  # (W, W, C)
+            rel_h = torch.einsum("bnhwc,hkc->bnhwk", grid_query, table_h).reshape(
+                batch, heads, tokens, height
+            )
+            rel_w = torch.einsum("bnhwc,wkc->bnhwk", grid_query, table_w).reshape(batch, heads, tokens, width)
+            out = _fold(query, key, value, rel_h, rel_w, height, width, self.scale)
+        else:
+            out = nn.functional.scaled_dot_product_attention(query, key, value, scale=self.scale)
+        out = (
+            out.reshape(batch, heads, height, width, -1)
+            .permute(0, 2, 3, 1, 4)
+            .reshape(batch, height, width, -1)
+        )
+        return self.proj(out), None
+
+
+def use_folded_attention(model: nn.Module) -> int:
+    """Swap every SAM attention module under `model` to SamFoldedAttention (same parameters, in place).
+
+    Returns:
+        How many modules were swapped.
+    """
+    swapped = 0
+    for module in model.modules():
+        if isinstance(module, DeepseekOcr2SamVisionAttention) and not isinstance(module, SamFoldedAttention):
+            module.__class__ = SamFoldedAttention
+            swapped += 1
+    return swapped
 
 
 class SamFlexAttention(DeepseekOcr2SamVisionAttention):

@@ -34,7 +34,7 @@ from transformers.models.deepseek_ocr2 import (
 from encoder.deepseek_ocr import DeepseekOcrForConditionalGeneration
 from encoder.layout import ocr2_row_count
 from encoder.modes import Mode, ModeViews, get_mode, make_views
-from encoder.sam_attention import use_device_rel_index, use_flex_attention
+from encoder.sam_attention import use_device_rel_index, use_flex_attention, use_folded_attention
 
 T = TypeVar("T")
 IMAGE_MEAN = 0.5  # official normalisation: (x/255 - 0.5) / 0.5
@@ -126,11 +126,15 @@ class DeepseekOcrEncoder:
         batch_size: int | None = None,
         workers: int | None = None,
         flex_attention: bool | None = None,
+        folded_attention: bool | None = None,
     ):
         """batch_size: pages per forward (default 32 on a GPU, 8 on a CPU). workers: threads cutting views
         while the GPU encodes (PIL resizing releases the GIL); default min(8, CPUs). flex_attention: SAM
         attention with the relative positions fused into the kernel (`encoder.sam_attention`; the same rows);
-        off by default: on an H200 it measured slower than transformers' SDPA (docs/BENCHMARKS.md)."""
+        off by default: on an H200 it measured slower than transformers' SDPA (docs/BENCHMARKS.md).
+        folded_attention: the relative positions folded into extra query/key channels of one SDPA call, no
+        dense bias (the same rows up to float rounding); default on a GPU, where a Base encode ran 1.7x
+        faster on an H200, off on a CPU, where transformers' SDPA gives the reference rows bit for bit."""
         on_gpu = _param(model).device.type == "cuda"
         workers = min(8, os.cpu_count() or 1) if workers is None else workers
         batch_size = (32 if on_gpu else 8) if batch_size is None else batch_size
@@ -139,6 +143,8 @@ class DeepseekOcrEncoder:
         use_device_rel_index(model)  # bit-identical; no host->device copy (and sync) per attention call
         if flex_attention:
             use_flex_attention(model)
+        elif on_gpu if folded_attention is None else folded_attention:
+            use_folded_attention(model)
         self.model = model
         self.view_mode = get_mode(mode)  # with its tile cap
         self.mode = self.view_mode.name

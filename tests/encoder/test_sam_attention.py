@@ -20,7 +20,12 @@ def tiny(window: int) -> DeepseekOcrForConditionalGeneration:
     config = DeepseekOcrConfig.tiny()
     config.vision.sam.window_size = window  # 3 does not divide the grids: windows are padded, as at 1024 px
     torch.manual_seed(0)
-    return DeepseekOcrForConditionalGeneration(config).eval()
+    model = DeepseekOcrForConditionalGeneration(config).eval()
+    for module in model.modules():  # the tables start at zero; a checkpoint's are not
+        if isinstance(module, DeepseekOcr2SamVisionAttention) and module.use_rel_pos:
+            torch.nn.init.normal_(module.rel_pos_h, std=0.5)
+            torch.nn.init.normal_(module.rel_pos_w, std=0.5)
+    return model
 
 
 def rel_error(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -80,3 +85,37 @@ def test_device_index_swap_is_bit_identical():
         want = reference.model.get_image_features(**inputs).pooler_output[0]
         got = swapped.model.get_image_features(**inputs).pooler_output[0]
     assert torch.equal(got, want)
+
+
+@pytest.mark.parametrize("window", [4, 3])
+@pytest.mark.parametrize("mode", ["base", "gundam"])
+def test_folded_rows_equal_the_reference(window, mode):
+    from encoder.sam_attention import SamFoldedAttention, use_folded_attention
+
+    reference = tiny(window)
+    folded = copy.deepcopy(reference)
+    assert use_folded_attention(folded) == 2 and use_folded_attention(folded) == 0
+    assert all(
+        type(m) is SamFoldedAttention
+        for m in folded.modules()
+        if isinstance(m, DeepseekOcr2SamVisionAttention)
+    )
+    inputs = v1_inputs([modes.make_views(page(1400, 900, seed=s), mode) for s in range(2)])
+    with torch.inference_mode():
+        want = reference.model.get_image_features(**inputs).pooler_output
+        got = folded.model.get_image_features(**inputs).pooler_output
+    for a, b in zip(got, want, strict=True):
+        assert a.shape == b.shape and rel_error(a, b) < 1e-5
+
+
+def test_encoder_folds_on_request_and_keeps_the_rows():
+    from encoder.sam_attention import SamFoldedAttention
+
+    reference = tiny(3)
+    plain = DeepseekOcrEncoder(copy.deepcopy(reference), mode="base", workers=1)  # a CPU: folding is off
+    folded = DeepseekOcrEncoder(copy.deepcopy(reference), mode="base", workers=1, folded_attention=True)
+    assert any(isinstance(m, SamFoldedAttention) for m in folded.model.modules())
+    assert not any(isinstance(m, SamFoldedAttention) for m in plain.model.modules())
+    image = page(1240, 1754)
+    a, b = folded.encode([image])[0], plain.encode([image])[0]
+    assert rel_error(a.rows, b.rows) < 1e-5 and torch.allclose(a.pooled, b.pooled, atol=1e-5)

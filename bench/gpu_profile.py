@@ -1,0 +1,150 @@
+"""Where a Base encode spends its GPU time, and what `torch.compile` of the encoder towers gives (issue 13).
+
+    python3 bench/gpu_profile.py                 # on the GPU machine: DeepSeek-OCR v1, released shapes
+    python3 bench/gpu_profile.py --tiny --device cpu   # smoke test of the script itself
+
+DeepSeek-OCR v1 at the released shapes with random weights (bf16, `bench/gpu_models.py`), Base global views
+(1024 px) in one batch, SAM's relative-position index on the device (as the product runs it). Prints:
+- pages/s of the whole `get_image_features` and of each stage alone (SAM + 16x compressor, CLIP-L, projector),
+  medians of CUDA-event timings after warm-up;
+- the top kernels/ops by GPU time under `torch.profiler` (one batch);
+- the same with SAM's attention folded (`encoder.sam_attention.SamFoldedAttention`: no dense bias), and
+  its largest relative row difference against the SDPA rows;
+- the folded encode with SAM and CLIP wrapped in `torch.compile` (default mode; compile seconds shown).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.gpu import Clock  # noqa: E402
+from bench.gpu_models import build, load_v1  # noqa: E402
+
+
+def stage_times(model, pixels: torch.Tensor, clock: Clock) -> dict[str, float]:
+    """Seconds per batch of the whole encode and of each stage fed its real input."""
+    tower = model.model.vision_tower
+    with torch.inference_mode():
+        sam_out = tower.sam_encoder(pixels).last_hidden_state
+        encoded = tower(pixels).last_hidden_state
+
+    def whole():
+        with torch.inference_mode():
+            return model.get_image_features(pixels).pooler_output
+
+    def sam():
+        with torch.inference_mode():
+            return tower.sam_encoder(pixels)
+
+    def clip():
+        with torch.inference_mode():
+            return tower.clip_encoder(sam_out)
+
+    def projector():
+        with torch.inference_mode():
+            return model.model.multi_modal_projector(encoded)
+
+    return {
+        "whole encode": clock.median(whole),
+        "SAM + compressor": clock.median(sam),
+        "CLIP-L (on SAM's output)": clock.median(clip),
+        "projector": clock.median(projector),
+    }
+
+
+def top_ops(model, pixels: torch.Tensor, device: torch.device, rows: int) -> str:
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with torch.inference_mode(), profile(activities=activities) as prof:
+        model.get_image_features(pixels)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+    key = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    return prof.key_averages().table(sort_by=key, row_limit=rows, max_name_column_width=60)
+
+
+def worst_row_diff(a: torch.Tensor, b: torch.Tensor) -> float:
+    return ((a - b).norm(dim=-1) / b.norm(dim=-1).clamp_min(1e-6)).max().item()
+
+
+def print_stages(title: str, times: dict[str, float], batch: int) -> None:
+    print(f"\n{title}")
+    print("| stage | ms per batch | ms per page | pages/s | share of the whole |")
+    print("|---|---:|---:|---:|---:|")
+    for name, sec in times.items():
+        share = sec / times["whole encode"]
+        print(f"| {name} | {sec * 1e3:.1f} | {sec * 1e3 / batch:.2f} | {batch / sec:.1f} | {share:.0%} |")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--iters", type=int, default=5)
+    ap.add_argument("--device", default="cuda")
+    ap.add_argument("--tiny", action="store_true", help="tiny config (smoke test)")
+    ap.add_argument("--no-compile", action="store_true")
+    ap.add_argument("--ops", type=int, default=20, help="rows of the profiler table")
+    args = ap.parse_args()
+    device = torch.device(args.device)
+    loaded, reason = load_v1(args.tiny)
+    if loaded is None:
+        raise SystemExit(f"the v1 model does not build: {reason}")
+    from encoder.sam_attention import use_device_rel_index, use_folded_attention
+
+    model = build(*loaded, device, torch.bfloat16)
+    for module in model.modules():  # the tables start at zero, a checkpoint's do not: make the checks count
+        if hasattr(module, "rel_pos_h") and getattr(module, "use_rel_pos", False):
+            torch.nn.init.normal_(module.rel_pos_h, std=0.1)
+            torch.nn.init.normal_(module.rel_pos_w, std=0.1)
+    use_device_rel_index(model)
+    size = model.config.vision.sam.image_size  # the Base global view (1024 px at the released shape)
+    pixels = torch.randn(args.batch, 3, size, size, dtype=torch.bfloat16, device=device)
+    clock = Clock(device, warmup=2, iters=args.iters)
+
+    def rows() -> torch.Tensor:
+        with torch.inference_mode():
+            return model.get_image_features(pixels).last_hidden_state.float()
+
+    print(f"Base encode, batch {args.batch}, {size} px views, bf16, {device}")
+    sdpa = stage_times(model, pixels, clock)
+    print_stages("SAM attention: SDPA with the dense relative-position bias (the default)", sdpa, args.batch)
+    print("\n" + top_ops(model, pixels, device, args.ops))
+    reference = rows()
+    use_folded_attention(model)
+    folded = stage_times(model, pixels, clock)
+    print_stages("SAM attention folded into the dot product (SamFoldedAttention)", folded, args.batch)
+    print(f"worst row vs the SDPA rows: {worst_row_diff(rows(), reference):.2e} relative")
+    print("\n" + top_ops(model, pixels, device, max(5, args.ops // 2)))
+    if args.no_compile:
+        return 0
+    tower = model.model.vision_tower
+    tower.sam_encoder = torch.compile(tower.sam_encoder)
+    tower.clip_encoder = torch.compile(tower.clip_encoder)
+    t0 = time.perf_counter()
+    compiled = rows()
+    compile_s = time.perf_counter() - t0
+
+    def whole():
+        with torch.inference_mode():
+            return model.get_image_features(pixels).pooler_output
+
+    sec = clock.median(whole)
+    print(
+        f"\ntorch.compile (default mode) of the folded SAM and CLIP: {args.batch / sec:.1f} pages/s "
+        f"({sec * 1e3:.1f} ms a batch); first call {compile_s:.0f} s; worst row vs the SDPA rows "
+        f"{worst_row_diff(compiled, reference):.2e} relative"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
