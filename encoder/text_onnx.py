@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -207,16 +208,23 @@ def _export(model: Any, path: Path) -> None:
         raise OnnxExportError(f"tracing all-MiniLM-L6-v2 to ONNX failed: {exc}") from exc
 
 
-def quantise_matmuls(src: Path, dst: Path) -> None:
-    """Quantise the weight matmuls of the graph `src` to int8 (per channel) into `dst`; activations stay
-    float. Also what the trained span reader's int8 graph is made with (decoder/span_reader_onnx.py)."""
+def quantise_matmuls(src: Path, dst: Path, keep_float: Sequence[str] = ()) -> None:
+    """Quantise the weight matmuls of the graph `src` to int8 (per channel) into `dst`, but those whose node
+    name contains one of `keep_float`. Also what the trained span reader's int8 graph is made with
+    (decoder/span_reader_onnx.py)."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     graph = onnx.load(str(src), load_external_data=False)
     weights = {init.name for init in graph.graph.initializer}
     # Only weight matmuls: quantising the attention products (activation x activation) costs accuracy.
-    nodes = [n.name for n in graph.graph.node if n.op_type == "MatMul" and any(i in weights for i in n.input)]
+    nodes = [
+        n.name
+        for n in graph.graph.node
+        if n.op_type == "MatMul"
+        and any(i in weights for i in n.input)
+        and not any(k in n.name for k in keep_float)
+    ]
     logging.getLogger("root").setLevel(logging.ERROR)  # "consider pre-processing" advice from the quantiser
     try:
         quantize_dynamic(

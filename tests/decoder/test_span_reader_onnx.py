@@ -55,6 +55,12 @@ def test_the_int8_reader_answers_as_the_float_one_and_loads_without_torch(
     assert meta["runtime"] == "onnx-int8" and meta["int8_logit_correlation"] >= 0.98
     assert json.loads((out / "vtrag-reader.json").read_text()) == meta
     assert not (out / "model.safetensors").exists() and (out / "reader.int8.onnx").is_file()
+    import onnx
+
+    tables = [
+        i for i in onnx.load(str(out / "reader.int8.onnx")).graph.initializer if "word_embeddings" in i.name
+    ]
+    assert [t.data_type for t in tables] == [onnx.TensorProto.FLOAT16]  # half the file's largest tensor
     rng = random.Random(5)
     examples = [flag_example(rng) for _ in range(20)]
     fp32, int8 = SpanReader(float_reader), SpanReader(out)
