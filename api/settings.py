@@ -89,6 +89,13 @@ class Settings(BaseSettings):
         "extractive answers; unset = the reader shipped in the package when it has one, else the rule-based "
         "reader; `rules` = the rule-based reader, which needs no weights.",
     )
+    code_questions_by_rules: bool = Field(
+        True,
+        description="With a trained reader, a what/which question about an option, command, function, "
+        "variable, key… (decoder/extractive/code.py) is answered by the rule-based reader's code-token "
+        "extraction (the trained reader, from SQuAD prose, misses code tokens); false = the trained reader "
+        "answers everything.",
+    )
     fusion: Literal["convex", "rrf"] = Field(
         "convex",
         description="How search legs are fused: convex (normalised scores averaged) or rrf (Milvus RRF).",

@@ -152,7 +152,7 @@ class AnswerPipeline:
         if reason is not None and hits:
             fallback, pages = self.fallback(parts, hits, reason, trail)
         found = self.read(parts, question, pages)
-        return self.cite(parts.vision, found, pages, fallback, reader=parts.reader.name)
+        return self.cite(parts.vision, found, pages, fallback, reader=found.reader or parts.reader.name)
 
     # -- 1. retrieve --
 

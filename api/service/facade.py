@@ -48,7 +48,7 @@ class Service:
         self._store: IndexStore | None = None
         self._embedder: TextEmbedder | None = None
         self._vision = vision
-        self.reader = Reader(settings.reader_dir, settings.device)
+        self.reader = Reader(settings.reader_dir, settings.device, settings.code_questions_by_rules)
         # The REST server installs its own: its counters, its model lock and the uploads' display names.
         self.answers = AnswerPipeline(settings)
         self.reads = ReadTracker(settings.read_flush_seconds)  # what `index compact --not-read-for` reads

@@ -82,6 +82,7 @@ class ExtractiveAnswer:
     span: tuple[int, int] = (0, 0)
     citations: list[Citation] = field(default_factory=list)
     passages: list[Passage] = field(default_factory=list)
+    reader: str = ""  # which reader found it, when a caller chose between several ("" = the caller's own)
 
 
 # ---------------------------------------------------------------------------------------------- public
