@@ -74,8 +74,8 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
 @pytest.mark.parametrize(
     ("full_ocr", "expected"),
     [
-        (False, ["facade", "answer", "retrieval", "reader"]),
-        (True, ["facade", "answer", "retrieval", "fallback", "page_sources", "reader"]),
+        (False, ["facade", "answer", "retrieval", "reader", "read_tracker"]),
+        (True, ["facade", "answer", "retrieval", "fallback", "page_sources", "reader", "read_tracker"]),
     ],
 )
 def test_an_answer_enters_each_file_once_in_the_documented_order(
