@@ -35,8 +35,9 @@ demo: venv examples/.generated
 	HF_HUB_OFFLINE=1 $(BIN)/vtrag search "lighthouse keeper storm" --top-k 3 --data-dir $(DEMO_DIR)
 	HF_HUB_OFFLINE=1 $(BIN)/vtrag ask "When was the lighthouse built?" --data-dir $(DEMO_DIR)
 
-# The trained reader answers ship with (docs/READER.md). Training needs a CUDA GPU (~75 s; 5+ hours on 2 CPU
-# cores); the export to int8 ONNX writes the folder that Settings.reader_dir picks up by default.
+# The trained reader answers ship with (docs/READER.md). Training needs a CUDA GPU (~100 s on an H200; about
+# two hours on 2 CPU cores with --bf16 --threads 2); the export to int8 ONNX writes the folder that
+# Settings.reader_dir picks up by default.
 SQUAD ?= /work/shared/evaldata/squad-v1.1-dev
 DEVICE ?= cuda
 reader: venv

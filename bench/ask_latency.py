@@ -1,6 +1,6 @@
 """`vtrag ask` latency on a ~2k-page index of real manuals: per question in a batch, and as one CLI call.
 
-    python bench/ask_latency.py                          # rule-based reader (or VTRAG_READER_DIR's)
+    python bench/ask_latency.py                          # the default reader (shipped, or VTRAG_READER_DIR's)
     python bench/ask_latency.py --reader DIR             # a trained reader folder (float or int8)
     python bench/ask_latency.py --stand-in-reader        # an int8 reader with the trained reader's shapes
     python bench/ask_latency.py --record                 # and append the table to docs/BENCHMARKS.md
@@ -122,6 +122,10 @@ def main() -> int:
     reader = a.reader
     if a.stand_in_reader:
         reader = stand_in_reader(default_cache_dir().parent / "readers")
+    if reader is None:  # what answers by default: the shipped reader when the package has one, else the rules
+        from api.settings import Settings
+
+        reader = Settings(milvus_uri=None).reader_dir
     questions = list(ds.queries.values())
     label = "rules" if reader is None else reader.name
     b = batch(index.data_dir, questions, reader)
