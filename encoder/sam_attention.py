@@ -8,12 +8,12 @@
   tensor (400 MB per page for a global layer at Base); this keeps only its two factors — (B, heads, N, H) and
   (B, heads, N, W) — and adds `rel_h[q, k_row] + rel_w[q, k_col]` per score inside FlexAttention (Triton on a
   GPU, the reference math on a CPU). Measured 5x slower than SDPA on an H200 (docs/BENCHMARKS.md): off.
-- `SamFoldedAttention` (an option): the relative-position terms folded into the dot product, so SDPA's
-  flash kernels run with no bias tensor at all. With q' = [q * scale, rel_h[q, :], rel_w[q, :]] and
-  k' = [k, onehot(k_row), onehot(k_col)], q'.k' = scale q.k + rel_h[q, k_row] + rel_w[q, k_col]: the head
-  dim grows from 64 to 64 + H + W (192 for a global layer at Base, 92 in a 14 x 14 window), but nothing of
-  size N x N is written. On an H200 the dense bias (its build and its reads) was 70% of a Base encode's GPU
-  time (bench/gpu_profile.py).
+- `SamFoldedAttention` (what `DeepseekOcrEncoder` uses on a GPU): the relative-position terms folded into
+  the dot product, so SDPA's flash kernels run with no bias tensor at all. With q' = [q * scale, rel_h[q, :],
+  rel_w[q, :]] and k' = [k, onehot(k_row), onehot(k_col)], q'.k' = scale q.k + rel_h[q, k_row] +
+  rel_w[q, k_col]: the head dim grows from 64 to 64 + H + W (192 for a global layer at Base, 92 in a 14 x 14
+  window), but nothing of size N x N is written. On an H200 the dense bias (its build and its reads) was 69%
+  of a Base encode's GPU time, and folding took Base from 96 to 161 pages/s (bench/gpu_profile.py).
 Tests hold all three to the reference rows.
 """
 
