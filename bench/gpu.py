@@ -35,7 +35,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.gpu_checks import decoder_checks, encoder_checks  # noqa: E402
-from bench.gpu_models import StandInTokenizer, build, load_v1, ocr2_config  # noqa: E402
+from bench.gpu_models import (  # noqa: E402
+    StandInTokenizer,
+    build,
+    load_v1,
+    ocr2_config,
+    product_attention,
+    set_sam_attention,
+)
 from decoder.generate import Generator, Request  # noqa: E402
 from decoder.prompts import question_prompt  # noqa: E402
 
@@ -122,22 +129,21 @@ def bench_encoder_path(model, clock: Clock, tiny: bool) -> Result:
     views = [make_views(Image.effect_noise((1240, 1754), 64).convert("RGB"), "base") for _ in range(pages)]
     seconds = clock.median(lambda: encoder.encode(views))
     note = f"{pages} pages in batches of {encoder.batch_size}, rows + pooled back on the host"
-    return Result("v1", "encode base [DeepseekOcrEncoder, pre-cut views]", pages / seconds, "pages/s", note)
+    label = f"encode base [DeepseekOcrEncoder ({product_attention(clock.device)}), pre-cut views]"
+    return Result("v1", label, pages / seconds, "pages/s", note)
 
 
 def bench_encode(
     model, backend: str, clock: Clock, tiny: bool, dtype: torch.dtype, variants: list[str], only: set[str]
 ) -> list[Result]:
-    """pages/s per mode for each attention variant: sdpa (transformers, dense bias) or flex (fused)."""
-    from encoder.sam_attention import use_device_rel_index, use_flex_attention
-
+    """pages/s per mode for each SAM attention variant: sdpa (transformers' dense bias), folded (the
+    encoder's GPU default) or flex (fused); the model is left with the product's variant."""
     device = clock.device
     results = []
-    use_device_rel_index(model)  # as DeepseekOcrEncoder runs it
     if backend == "v1" and (not only or "product" in only):
         results.append(bench_encoder_path(model, clock, tiny))
     for variant in variants:
-        use_flex_attention(model, enable=variant == "flex")
+        set_sam_attention(model, variant)
         for name, size, tiles, batch in encode_cases(backend, tiny):
             if only and name not in only:
                 continue
@@ -172,7 +178,7 @@ def bench_encode(
             note = f"batch {batch}, {rows} rows/page"
             results.append(Result(backend, f"encode {name} [{variant}]", batch / seconds, "pages/s", note))
             print(table(results[-1:]).splitlines()[-1], file=sys.stderr, flush=True)
-    use_flex_attention(model, enable="flex" in variants)
+    set_sam_attention(model, product_attention(device))  # what the decode rows' re-encoding should use
     return results
 
 
@@ -275,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--iters", type=int, default=None, help="timed runs per measurement (median)")
     parser.add_argument("--new-tokens", type=int, default=None, help="tokens per decode measurement")
     parser.add_argument("--backends", default="v1,ocr2", help="comma list: v1, ocr2")
-    parser.add_argument("--encode", default="sdpa,flex", help="SAM attention variants: sdpa, flex")
+    parser.add_argument("--encode", default="sdpa,folded", help="SAM attention variants: sdpa, folded, flex")
     parser.add_argument("--decode", default="dynamic,static", help="decode loops: dynamic, static")
     parser.add_argument("--check", action="store_true", help="also compare the fast paths' numerics")
     parser.add_argument("--modes", default="", help="comma list of encode cases to time (default: all)")

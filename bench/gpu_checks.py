@@ -24,7 +24,7 @@ def rel_error(a: torch.Tensor, b: torch.Tensor) -> float:
 def encoder_checks(
     model: Any, backend: str, device: torch.device, dtype: torch.dtype
 ) -> list[tuple[str, str]]:
-    from encoder.sam_attention import use_flex_attention
+    from bench.gpu_models import product_attention, set_sam_attention
 
     gen = torch.Generator().manual_seed(7)
     tile = 640 if backend == "v1" else 768
@@ -32,15 +32,18 @@ def encoder_checks(
     local = torch.randn(2, 3, tile, tile, generator=gen).to(device, dtype)
     layout: Any = [[2, 1], [0, 0]] if backend == "v1" else [2, 0]  # page 1: two tiles; page 2: none
     outs = {}
-    for variant in ("sdpa", "flex"):
-        use_flex_attention(model, enable=variant == "flex")
+    for variant in ("sdpa", "folded", "flex"):
+        set_sam_attention(model, variant)
         with torch.inference_mode():
             rows = model.get_image_features(pixels, pixel_values_local=local, num_local_patches=layout)
         outs[variant] = rows.pooler_output
-    use_flex_attention(model, enable=True)
-    errors = [rel_error(f, s) for f, s in zip(outs["flex"], outs["sdpa"], strict=True)]
-    what = "encoder rows flex vs sdpa (rel. error: tiled page / global view only)"
-    return [(what, " / ".join(f"{e:.2e}" for e in errors))]
+    set_sam_attention(model, product_attention(device))
+    checks = []
+    for variant in ("folded", "flex"):
+        errors = [rel_error(f, s) for f, s in zip(outs[variant], outs["sdpa"], strict=True)]
+        what = f"encoder rows {variant} vs sdpa (rel. error: tiled page / global view only)"
+        checks.append((what, " / ".join(f"{e:.2e}" for e in errors)))
+    return checks
 
 
 def decoder_checks(

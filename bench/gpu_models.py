@@ -40,6 +40,12 @@ def build(cls: type, config: object, device: torch.device, dtype: torch.dtype) -
     from encoder.checkpoint import keep_fp32_tensors
 
     keep_fp32_tensors(model)  # the MoE routers stay float32, as the product loads them
+    for module in model.modules():  # SAM's relative-position tables start at zero, a checkpoint's do not:
+        if getattr(module, "use_rel_pos", False) and hasattr(
+            module, "rel_pos_h"
+        ):  # make the row checks count
+            torch.nn.init.normal_(module.rel_pos_h, std=0.1)
+            torch.nn.init.normal_(module.rel_pos_w, std=0.1)
     return model
 
 
@@ -97,3 +103,22 @@ def load_v1(tiny: bool):
         ), ""
     except Exception as exc:  # the encoder package is built concurrently; any failure means "not ready"
         return None, f"{type(exc).__name__}: {exc}"
+
+
+def set_sam_attention(model: torch.nn.Module, variant: str) -> None:
+    """Every SAM attention module of `model` to one variant, in place (the same parameters): "sdpa"
+    (transformers' dense relative-position bias, its gather index on the device), "folded" (the encoder's GPU
+    default) or "flex" (encoder/sam_attention.py)."""
+    from transformers.models.deepseek_ocr2.modeling_deepseek_ocr2 import DeepseekOcr2SamVisionAttention
+
+    from encoder.sam_attention import SamFlexAttention, SamFoldedAttention, SamSdpaAttention
+
+    cls = {"sdpa": SamSdpaAttention, "folded": SamFoldedAttention, "flex": SamFlexAttention}[variant]
+    for module in model.modules():
+        if isinstance(module, DeepseekOcr2SamVisionAttention):
+            module.__class__ = cls
+
+
+def product_attention(device: torch.device) -> str:
+    """The SAM attention `DeepseekOcrEncoder` runs on `device`."""
+    return "folded" if device.type == "cuda" else "sdpa"

@@ -100,11 +100,7 @@ def main() -> int:
         raise SystemExit(f"the v1 model does not build: {reason}")
     from encoder.sam_attention import use_device_rel_index, use_folded_attention
 
-    model = build(*loaded, device, torch.bfloat16)
-    for module in model.modules():  # the tables start at zero, a checkpoint's do not: make the checks count
-        if hasattr(module, "rel_pos_h") and getattr(module, "use_rel_pos", False):
-            torch.nn.init.normal_(module.rel_pos_h, std=0.1)
-            torch.nn.init.normal_(module.rel_pos_w, std=0.1)
+    model = build(*loaded, device, torch.bfloat16)  # relative-position tables randomised there
     use_device_rel_index(model)
     size = model.config.vision.sam.image_size  # the Base global view (1024 px at the released shape)
     pixels = torch.randn(args.batch, 3, size, size, dtype=torch.bfloat16, device=device)
