@@ -121,53 +121,16 @@ def _fold(
     return out[..., :dim]
 
 
-class SamFoldedAttention(DeepseekOcr2SamVisionAttention):
-    """Differs from DeepseekOcr2SamVisionAttention only in how the scores are formed: the decomposed
-    relative-position terms ride in extra query/key channels of one SDPA call (see the module notes)."""
+class _DecomposedSamAttention(DeepseekOcr2SamVisionAttention):
+    """SAM attention whose decomposed relative-position terms — rel_h (B, heads, N, H) and rel_w (B, heads, N,
+    W), never their (N, N) sum — go to `attend`; the subclasses differ only in how that forms the scores."""
 
-    def forward(  # type: ignore[override]  # no attention weights, like transformers' SDPA variant
-        self, hidden_states: torch.Tensor, output_attentions: Any = None
-    ) -> tuple[torch.Tensor, None]:
-        batch, height, width, _ = hidden_states.shape
-        heads, tokens = self.num_attention_heads, height * width
-        qkv = self.qkv(hidden_states).reshape(batch, tokens, 3, heads, -1).permute(2, 0, 3, 1, 4)
-        query, key, value = qkv.unbind(0)  # each (B, heads, N, C)
-        if self.use_rel_pos:
-            grid_query = query.reshape(batch, heads, height, width, -1)
-            table_h = rel_pos_table(height, height, self.rel_pos_h)  # (H, H, C)
-            table_w = rel_pos_table(width, width, self.rel_pos_w)  # (W, W, C)
-            rel_h = torch.einsum("bnhwc,hkc->bnhwk", grid_query, table_h).reshape(
-                batch, heads, tokens, height
-            )
-            rel_w = torch.einsum("bnhwc,wkc->bnhwk", grid_query, table_w).reshape(batch, heads, tokens, width)
-            out = _fold(query, key, value, rel_h, rel_w, height, width, self.scale)
-        else:
-            out = nn.functional.scaled_dot_product_attention(query, key, value, scale=self.scale)
-        out = (
-            out.reshape(batch, heads, height, width, -1)
-            .permute(0, 2, 3, 1, 4)
-            .reshape(batch, height, width, -1)
-        )
-        return self.proj(out), None
-
-
-def use_folded_attention(model: nn.Module) -> int:
-    """Swap every SAM attention module under `model` to SamFoldedAttention (same parameters, in place).
-
-    Returns:
-        How many modules were swapped.
-    """
-    swapped = 0
-    for module in model.modules():
-        if isinstance(module, DeepseekOcr2SamVisionAttention) and not isinstance(module, SamFoldedAttention):
-            module.__class__ = SamFoldedAttention
-            swapped += 1
-    return swapped
-
-
-class SamFlexAttention(DeepseekOcr2SamVisionAttention):
-    """Differs from DeepseekOcr2SamVisionAttention only in how the scores are formed: the decomposed
-    relative-position terms are added per score inside FlexAttention instead of as a dense bias."""
+    def attend(
+        self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+        rel_h: torch.Tensor | None, rel_w: torch.Tensor | None, height: int, width: int,
+    ) -> torch.Tensor:  # fmt: skip
+        """(B, heads, N, C) attention output; rel_h and rel_w are None in a layer without relative terms."""
+        raise NotImplementedError
 
     def forward(  # type: ignore[override]  # no attention weights, like transformers' SDPA variant
         self, hidden_states: torch.Tensor, output_attentions: Any = None
@@ -185,15 +148,51 @@ class SamFlexAttention(DeepseekOcr2SamVisionAttention):
                 batch, heads, tokens, height
             )
             rel_w = torch.einsum("bnhwc,wkc->bnhwk", grid_query, table_w).reshape(batch, heads, tokens, width)
-        # Compiled (Triton) on a GPU; on a CPU the eager reference math, for tests.
-        attend = _compiled_attend() if hidden_states.device.type == "cuda" else _attend
-        out = attend(query, key, value, rel_h, rel_w, width, self.scale)  # (B, heads, N, C)
+        out = self.attend(query, key, value, rel_h, rel_w, height, width)
         out = (
             out.reshape(batch, heads, height, width, -1)
             .permute(0, 2, 3, 1, 4)
             .reshape(batch, height, width, -1)
         )
         return self.proj(out), None
+
+
+class SamFoldedAttention(_DecomposedSamAttention):
+    """The relative-position terms ride in extra query/key channels of one SDPA call (module notes)."""
+
+    def attend(
+        self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+        rel_h: torch.Tensor | None, rel_w: torch.Tensor | None, height: int, width: int,
+    ) -> torch.Tensor:  # fmt: skip
+        if rel_h is None or rel_w is None:
+            return nn.functional.scaled_dot_product_attention(query, key, value, scale=self.scale)
+        return _fold(query, key, value, rel_h, rel_w, height, width, self.scale)
+
+
+def use_folded_attention(model: nn.Module) -> int:
+    """Swap every SAM attention module under `model` to SamFoldedAttention (same parameters, in place).
+
+    Returns:
+        How many modules were swapped.
+    """
+    swapped = 0
+    for module in model.modules():
+        if isinstance(module, DeepseekOcr2SamVisionAttention) and not isinstance(module, SamFoldedAttention):
+            module.__class__ = SamFoldedAttention
+            swapped += 1
+    return swapped
+
+
+class SamFlexAttention(_DecomposedSamAttention):
+    """The relative-position terms are added per score inside FlexAttention instead of as a dense bias."""
+
+    def attend(
+        self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+        rel_h: torch.Tensor | None, rel_w: torch.Tensor | None, height: int, width: int,
+    ) -> torch.Tensor:  # fmt: skip
+        # Compiled (Triton) on a GPU; on a CPU the eager reference math, for tests.
+        attend = _compiled_attend() if query.device.type == "cuda" else _attend
+        return attend(query, key, value, rel_h, rel_w, width, self.scale)
 
 
 def use_flex_attention(model: nn.Module, enable: bool = True) -> int:

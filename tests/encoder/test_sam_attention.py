@@ -1,4 +1,5 @@
-"""SAM attention with relative positions fused into FlexAttention gives the reference rows (float32, CPU)."""
+"""SAM attention with its relative positions inside FlexAttention, or folded into the query/key channels,
+gives the reference rows (float32, CPU)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,12 @@ from transformers.models.deepseek_ocr2.modeling_deepseek_ocr2 import DeepseekOcr
 from encoder import modes
 from encoder.deepseek_ocr import DeepseekOcrForConditionalGeneration
 from encoder.deepseek_ocr_config import DeepseekOcrConfig
-from encoder.sam_attention import SamFlexAttention, use_flex_attention
+from encoder.sam_attention import (
+    SamFlexAttention,
+    SamFoldedAttention,
+    use_flex_attention,
+    use_folded_attention,
+)
 from encoder.vision import DeepseekOcrEncoder, v1_inputs
 from tests.encoder.helpers import page
 
@@ -32,19 +38,25 @@ def rel_error(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).norm() / b.norm())
 
 
+Model = DeepseekOcrForConditionalGeneration
+
+
+def assert_same_rows(reference: Model, swapped: Model, mode: str) -> None:
+    inputs = v1_inputs([modes.make_views(page(1400, 900, seed=s), mode) for s in range(2)])
+    with torch.inference_mode():
+        want = reference.model.get_image_features(**inputs).pooler_output
+        got = swapped.model.get_image_features(**inputs).pooler_output
+    for a, b in zip(got, want, strict=True):
+        assert a.shape == b.shape and rel_error(a, b) < 1e-5
+
+
 @pytest.mark.parametrize("window", [4, 3])
 @pytest.mark.parametrize("mode", ["tiny", "base", "gundam"])
 def test_flex_rows_equal_the_reference(window, mode):
     reference = tiny(window)
     fused = copy.deepcopy(reference)
     assert use_flex_attention(fused) == 2  # one windowed and one global layer
-    views = [modes.make_views(page(1400, 900, seed=s), mode) for s in range(2)]
-    inputs = v1_inputs(views)
-    with torch.inference_mode():
-        want = reference.model.get_image_features(**inputs).pooler_output
-        got = fused.model.get_image_features(**inputs).pooler_output
-    for a, b in zip(got, want, strict=True):
-        assert a.shape == b.shape and rel_error(a, b) < 1e-5
+    assert_same_rows(reference, fused, mode)
 
 
 def test_swap_and_swap_back():
@@ -58,14 +70,18 @@ def test_swap_and_swap_back():
     assert [type(m) for m in attention] == before
 
 
-def test_encoder_option_uses_flex_and_keeps_the_rows():
+@pytest.mark.parametrize(
+    ("option", "swapped_class"),
+    [("flex_attention", SamFlexAttention), ("folded_attention", SamFoldedAttention)],
+)
+def test_encoder_option_swaps_the_attention_and_keeps_the_rows(option, swapped_class):
     reference = tiny(3)
-    plain = DeepseekOcrEncoder(copy.deepcopy(reference), mode="base", workers=1)
-    fused = DeepseekOcrEncoder(copy.deepcopy(reference), mode="base", workers=1, flex_attention=True)
-    assert any(isinstance(m, SamFlexAttention) for m in fused.model.modules())
-    assert not any(isinstance(m, SamFlexAttention) for m in plain.model.modules())
+    plain = DeepseekOcrEncoder(copy.deepcopy(reference), mode="base", workers=1)  # a CPU: neither by default
+    swapped = DeepseekOcrEncoder(copy.deepcopy(reference), mode="base", workers=1, **{option: True})
+    assert any(isinstance(m, swapped_class) for m in swapped.model.modules())
+    assert not any(isinstance(m, swapped_class) for m in plain.model.modules())
     image = page(1240, 1754)
-    a, b = fused.encode([image])[0], plain.encode([image])[0]
+    a, b = swapped.encode([image])[0], plain.encode([image])[0]
     assert rel_error(a.rows, b.rows) < 1e-5 and torch.allclose(a.pooled, b.pooled, atol=1e-5)
 
 
@@ -90,8 +106,6 @@ def test_device_index_swap_is_bit_identical():
 @pytest.mark.parametrize("window", [4, 3])
 @pytest.mark.parametrize("mode", ["base", "gundam"])
 def test_folded_rows_equal_the_reference(window, mode):
-    from encoder.sam_attention import SamFoldedAttention, use_folded_attention
-
     reference = tiny(window)
     folded = copy.deepcopy(reference)
     assert use_folded_attention(folded) == 2 and use_folded_attention(folded) == 0
@@ -100,22 +114,4 @@ def test_folded_rows_equal_the_reference(window, mode):
         for m in folded.modules()
         if isinstance(m, DeepseekOcr2SamVisionAttention)
     )
-    inputs = v1_inputs([modes.make_views(page(1400, 900, seed=s), mode) for s in range(2)])
-    with torch.inference_mode():
-        want = reference.model.get_image_features(**inputs).pooler_output
-        got = folded.model.get_image_features(**inputs).pooler_output
-    for a, b in zip(got, want, strict=True):
-        assert a.shape == b.shape and rel_error(a, b) < 1e-5
-
-
-def test_encoder_folds_on_request_and_keeps_the_rows():
-    from encoder.sam_attention import SamFoldedAttention
-
-    reference = tiny(3)
-    plain = DeepseekOcrEncoder(copy.deepcopy(reference), mode="base", workers=1)  # a CPU: folding is off
-    folded = DeepseekOcrEncoder(copy.deepcopy(reference), mode="base", workers=1, folded_attention=True)
-    assert any(isinstance(m, SamFoldedAttention) for m in folded.model.modules())
-    assert not any(isinstance(m, SamFoldedAttention) for m in plain.model.modules())
-    image = page(1240, 1754)
-    a, b = folded.encode([image])[0], plain.encode([image])[0]
-    assert rel_error(a.rows, b.rows) < 1e-5 and torch.allclose(a.pooled, b.pooled, atol=1e-5)
+    assert_same_rows(reference, folded, mode)
