@@ -51,6 +51,13 @@ class ReadLog:
             create_indexes(self._conn, self._name, idx)
         self._conn.ensure_loaded(self._name)
 
+    def _open(self) -> bool:
+        """Whether the collection exists (loaded when it does): reads need no collection made."""
+        if not self._conn.has_collection(self._name):
+            return False
+        self._conn.ensure_loaded(self._name)
+        return True
+
     def record(self, times: Mapping[str, float]) -> None:
         """Set the last-read time of pages (page_id → Unix seconds), keeping the later of old and new."""
         if not times:
@@ -71,9 +78,8 @@ class ReadLog:
 
     def last_read(self, page_ids: Iterable[str]) -> dict[str, float]:
         """page_id → last-read time, for the pages read at least once."""
-        if not self._conn.has_collection(self._name):
+        if not self._open():
             return {}
-        self._ensure()
         wanted = list(dict.fromkeys(page_ids))
         out: dict[str, float] = {}
         for start in range(0, len(wanted), READ_BATCH):
@@ -84,14 +90,12 @@ class ReadLog:
 
     def all(self) -> dict[str, float]:
         """page_id → last-read time of every page read at least once."""
-        if not self._conn.has_collection(self._name):
+        if not self._open():
             return {}
-        self._ensure()
         rows = self._conn.query_all(self._name, Filter(), ["page_id", "last_read"])
         return {str(r["page_id"]): float(r["last_read"]) for r in rows}
 
     def forget_doc(self, doc_id: str) -> None:
         """Drop the rows of a deleted document."""
-        if self._conn.has_collection(self._name):
-            self._ensure()
+        if self._open():
             self._conn.delete(self._name, field_equals("doc_id", doc_id))

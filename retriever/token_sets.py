@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 OnStage = Callable[[str], None]
 SEPARATOR = "/"  # page ids are "doc_id:page_no" (hex and digits): "/" never occurs in them
-DELETE_BATCH = 256  # set ids per delete request
+ID_BATCH = 256  # ids per delete or query request
 
 
 def set_id(page_id: str, generation: int) -> str:
@@ -71,7 +71,7 @@ def swap(
     config: IndexConfig,
     swaps: Sequence[Swap],
     token_codec: str = LOSSLESS,
-    on_stage: Callable[[str], None] | None = None,
+    on_stage: OnStage | None = None,
 ) -> dict[str, int]:
     """Replace the token sets of some pages (see the module docstring for the order and why).
 
@@ -110,7 +110,7 @@ def swap(
     return {s.page.page_id: sizes.get(s.page.page_id, 0) for s in swaps}
 
 
-def _stage(on_stage: Callable[[str], None] | None, name: str) -> None:
+def _stage(on_stage: OnStage | None, name: str) -> None:
     if on_stage is not None:
         on_stage(name)
 
@@ -118,8 +118,8 @@ def _stage(on_stage: Callable[[str], None] | None, name: str) -> None:
 def drop_sets(conn: Connection, names: CollectionNames, set_ids: Iterable[str]) -> None:
     """Delete every row of these token sets (and flush)."""
     ids = sorted(set(set_ids))
-    for start in range(0, len(ids), DELETE_BATCH):
-        conn.delete(names.tokens, field_in("page_id", ids[start : start + DELETE_BATCH]))
+    for start in range(0, len(ids), ID_BATCH):
+        conn.delete(names.tokens, field_in("page_id", ids[start : start + ID_BATCH]))
     if ids:
         conn.flush(names.tokens)
 
@@ -196,8 +196,8 @@ class TokenSets:
     def page_summaries(self, doc_ids: Sequence[str]) -> list[dict[str, Any]]:
         """The SUMMARY_FIELDS of every page of these documents (no text, lines or vectors)."""
         out: list[dict[str, Any]] = []
-        for start in range(0, len(doc_ids), DELETE_BATCH):
-            flt = field_in("doc_id", list(doc_ids[start : start + DELETE_BATCH]))
+        for start in range(0, len(doc_ids), ID_BATCH):
+            flt = field_in("doc_id", list(doc_ids[start : start + ID_BATCH]))
             out += [dict(r) for r in self._conn.query_all(self._names.pages, flt, list(SUMMARY_FIELDS))]
         return out
 
