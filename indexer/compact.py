@@ -236,9 +236,10 @@ class Compactor:
         pages = [p for p in pages if SIZE_RANK.get(p.mode, 9) > SIZE_RANK[target]]  # as they are now
         if not pages:
             return
-        rows: list[Any] = [None] * len(pages)
-        new_pages = [replace(p, mode=TEXT_ONLY, n_tokens=0, token_set="") for p in pages]
-        if target != TEXT_ONLY:
+        if target == TEXT_ONLY:
+            rows: list[Any] = [None] * len(pages)
+            new_pages = [replace(p, mode=TEXT_ONLY, n_tokens=0, token_set="") for p in pages]
+        else:
             rows, new_pages = self._encoded(pages, target)
         swaps = [Swap(n, r, current_set(p)) for p, n, r in zip(pages, new_pages, rows, strict=True)]
 
