@@ -298,7 +298,7 @@ def report(out: dict) -> str:
         f"| answer paths | {a['modes']} |",
         f"| context per answer: stored vision tokens vs same pages as text | {context} |",
         "",
-        "| cost (one H200, this run) | pages/s | GPU-s per 1,000 pages |",
+        "| cost (one GPU, this run) | pages/s | GPU-s per 1,000 pages |",
         "|---|---:|---:|",
         f"| (a) index by encoding (vtrag build) | {index_rate:.1f} | {1000 / index_rate:.1f} |",
         f"| {ocr} | {ocr_rate:.2f} | {1000 / ocr_rate:.0f} |",

@@ -145,9 +145,12 @@ class Generator:
         self._check_rows(pages_rows)
         return build_inputs(self.tokenizer, prompt, [int(r.shape[0]) for r in pages_rows])
 
-    def _model_inputs(self, input_ids: torch.Tensor, features: list[torch.Tensor]) -> dict[str, Any]:
-        """Model kwargs that put `features` (rows in order) onto the image-token positions of `input_ids`."""
-        if self.inject == "mm_encoder_outputs":
+    def _model_inputs(
+        self, input_ids: torch.Tensor, features: list[torch.Tensor], inject: InjectMode | None = None
+    ) -> dict[str, Any]:
+        """Model kwargs that put `features` (rows in order) onto the image-token positions of `input_ids`
+        (`inject`: this call's way, default the generator's)."""
+        if (inject or self.inject) == "mm_encoder_outputs":
             # A list of per-image row tensors, as the model's own get_image_features returns (it cats them).
             image = BaseModelOutputWithPooling(pooler_output=features)  # type: ignore[arg-type]
             return {"input_ids": input_ids, "mm_encoder_outputs": {"image": image}}
@@ -229,7 +232,9 @@ class Generator:
         features = [rows.to(device, non_blocking=True) for r in requests for rows in r.pages_rows]
 
         if self._static is not None:
-            inputs = partial(self._model_inputs, features=features)
+            # Always inputs_embeds here (the same scatter: tests hold both ways bit-identical to the pixel
+            # path): a prefill graph takes one fixed-shape tensor, not a list of per-page rows.
+            inputs = partial(self._model_inputs, features=features, inject="inputs_embeds")
             decoded = self._static.run(inputs, input_ids, attention, max_new_tokens, sorted(stops), pad)
         else:
             decoded = self._decode_dynamic(input_ids, attention, features, max_new_tokens, stops, pad)

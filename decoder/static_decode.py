@@ -1,7 +1,8 @@
 """Batched greedy decoding on a static KV cache; on a GPU each step is one replayed CUDA graph.
 
 The same tokens as `Generator`'s dynamic-cache loop (tests hold them equal over 64 steps): the prompt is
-prefilled eagerly into a transformers `StaticCache`; every later step — forward, log-softmax, n-gram guard,
+prefilled into a transformers `StaticCache` (on a GPU a short prefill — one question's pages — is a replayed
+CUDA graph too, per prompt-width bucket); every later step — forward, log-softmax, n-gram guard,
 argmax, stop check, bookkeeping — reads and writes only fixed device buffers, so on CUDA it is recorded once
 per (rows, cache length) and then replayed with no Python, no kernel launches and no host sync per token.
 The MoE runs transformers' grouped-GEMM experts (no per-expert Python loop, no data-dependent host branch).
@@ -23,6 +24,11 @@ from transformers import StaticCache
 from decoder.guard import TensorNGramGuard
 
 CACHE_BUCKET = 256  # cache lengths are rounded up to this, so nearby requests share one captured graph
+PROMPT_BUCKET = 128  # prompts are left-padded to a multiple of this, so nearby widths share a prefill graph
+# A prefill of at most this many tokens (rows x width) is replayed as a CUDA graph: below it the eager
+# prefill waits on ~1,300 kernel launches (5 Base pages: 18 ms wall for 11 ms of kernels on an H100);
+# above it the GPU is busy anyway and a graph would only hold more memory.
+PREFILL_GRAPH_TOKENS = 4096
 CHECK_EVERY = 8  # steps between host checks of "all finished?" (a check is one small device->host copy)
 
 
@@ -99,6 +105,8 @@ class DecodeSession:
         self.recent = guard.empty_history(rows, device) if guard is not None else None
         self._graph: torch.cuda.CUDAGraph | None = None
         self._want_graph = graph and device.type == "cuda"
+        # prompt width -> (prefill graph, its inputs_embeds and attention buffers)
+        self._prefills: dict[int, tuple[torch.cuda.CUDAGraph, torch.Tensor, torch.Tensor]] = {}
 
     # ---- the step: fixed buffers only
 
@@ -148,8 +156,12 @@ class DecodeSession:
         return tensors + [layer.cumulative_length for layer in _layers(self.cache)]
 
     def _capture(self) -> None:
-        """Record `_step` once. Warm-up and capture run real steps on the live buffers, each from the state
-        saved here and restored after (the cache row they write lies at cache_len: overwritten before use)."""
+        self._graph = self._record(self._step)
+
+    def _record(self, run: Callable[[], None]) -> torch.cuda.CUDAGraph:
+        """Record `run` as a CUDA graph. Warm-up and capture run it on the live buffers, each from the state
+        saved here and restored after (a step's cache row lies at cache_len, a prefill's at [0, width):
+        both are written again before they are read), so recording changes nothing."""
         saved = [t.clone() for t in self._state()]
 
         def restore() -> None:
@@ -161,14 +173,14 @@ class DecodeSession:
         with torch.cuda.stream(stream):
             for _ in range(2):
                 restore()
-                self._step()
+                run()
             restore()
         torch.cuda.current_stream(self.device).wait_stream(stream)
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
-            self._step()
+            run()
         restore()
-        self._graph = graph
+        return graph
 
     def reset(self) -> None:
         """Ready for a new batch of the same size (the graph and the cache memory are kept)."""
@@ -191,6 +203,28 @@ class DecodeSession:
         rows, width = attention.shape
         if rows != self.rows or width > self.length:
             raise ValueError(f"prompt of {rows} x {width} does not fit a {self.rows} x {self.length} session")
+        embeds = model_inputs.get("inputs_embeds") if len(model_inputs) == 1 else None
+        if embeds is not None and self._want_graph and rows * width <= PREFILL_GRAPH_TOKENS:
+            self._prefill_graphed(embeds, attention)
+        else:
+            self._prefill(model_inputs, attention)
+        if self._want_graph and self._graph is None and self.max_new > 1:
+            self._capture()
+
+    def _prefill_graphed(self, embeds: torch.Tensor, attention: torch.Tensor) -> None:
+        """The prefill replayed from the graph recorded for this prompt width (recorded on first use)."""
+        width = attention.shape[1]
+        if width not in self._prefills:
+            embeds_in, attention_in = embeds.clone(), attention.clone()
+            graph = self._record(lambda: self._prefill({"inputs_embeds": embeds_in}, attention_in))
+            self._prefills[width] = (graph, embeds_in, attention_in)
+        graph, embeds_in, attention_in = self._prefills[width]
+        embeds_in.copy_(embeds)
+        attention_in.copy_(attention)
+        graph.replay()
+
+    def _prefill(self, model_inputs: dict[str, Any], attention: torch.Tensor) -> None:
+        rows, width = attention.shape
         real = attention.bool()
         causal = torch.ones(width, width, dtype=torch.bool, device=self.device).tril()
         allowed = causal[None] & real[:, None, :]  # (rows, T, T): earlier real tokens
@@ -210,8 +244,6 @@ class DecodeSession:
         self.cache_len.fill_(width)
         self.pos.copy_(positions[:, -1:] + 1)
         self._sample(out.logits[:, -1])
-        if self._want_graph and self._graph is None and self.max_new > 1:
-            self._capture()
 
     def take_rows(self, source: DecodeSession, keep: torch.Tensor) -> None:
         """Continue `source`'s rows `keep` (indices, in order) here: cache, buffers and step position."""
@@ -278,6 +310,7 @@ class StaticDecoder:
         Returns:
             Decoded, rows in input order, each cut after its stop id (kept) or at max_new.
         """
+        input_ids, attention = _pad_left(input_ids, attention, pad)
         batch, width = input_ids.shape
         length = cache_length(width, max_new)
         rows = row_bucket(batch)
@@ -320,6 +353,21 @@ class StaticDecoder:
     @staticmethod
     def _row(session: DecodeSession, row: int) -> tuple[torch.Tensor, torch.Tensor, bool]:
         return session.out_ids[row].clone(), session.out_lp[row].clone(), bool(session.fired[row])
+
+
+def _pad_left(
+    input_ids: torch.Tensor, attention: torch.Tensor, pad: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The batch left-padded to a multiple of PROMPT_BUCKET columns (pad columns are masked: the real
+    tokens' positions, and so their outputs, are unchanged)."""
+    width = input_ids.shape[1]
+    extra = -(-width // PROMPT_BUCKET) * PROMPT_BUCKET - width
+    if not extra:
+        return input_ids, attention
+    return (
+        torch.cat([input_ids.new_full((input_ids.shape[0], extra), pad), input_ids], dim=1),
+        torch.cat([attention.new_zeros((attention.shape[0], extra)), attention], dim=1),
+    )
 
 
 def _decoded(rows: list[tuple[torch.Tensor, torch.Tensor, bool]], stops: set[int]) -> Decoded:

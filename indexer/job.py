@@ -1,6 +1,8 @@
 """The offline index build: plan, extract, embed, write — resumable and idempotent.
 
-Crash safety comes from ordering, not from transactions (Milvus has none):
+Pages of consecutive documents share embed/encode batches (many small files still fill a GPU batch); each
+document is written, completed or failed on its own. Crash safety comes from ordering, not from transactions
+(Milvus has none):
 - a document's manifest row is written first with status "indexing", which hides it from search;
 - pages are written batch by batch (tokens before page rows, all upserts keyed by page), so a rerun skips the
   pages already present and rewrites a half-written one without duplicating it;
@@ -24,12 +26,13 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from encoder.modes import Mode, get_mode, token_rows
+from encoder.modes import get_mode
 from indexer.auto_mode import AUTO, DEFAULT_MAX_COMPRESSION, TokenCounter, check_max_compression
 from indexer.documents import open_document
 from indexer.errors import SourceError
 from indexer.extract import ExtractedPage, extract_pages
 from indexer.page_modes import encode_in_modes, page_modes
+from indexer.page_records import records_by_document
 from indexer.report import BuildReport, Event, FileOutcome
 from indexer.sources import discover, file_sha256
 from indexer.writer import BackgroundWriter
@@ -70,6 +73,24 @@ class _Planned:
     size: int
     todo: list[int] = field(default_factory=list)
     fresh: bool = True  # no manifest row existed: no earlier token rows can linger, nothing to replace
+
+
+@dataclass(eq=False)
+class _Writing:
+    """A document being written: its manifest record, pages not yet written, and its error once failed."""
+
+    planned: _Planned
+    record: DocRecord
+    left: int
+    error: str | None = None
+
+    @property
+    def doc_id(self) -> str:
+        return self.planned.doc_id
+
+    @property
+    def source(self) -> str:
+        return self.record.source
 
 
 class IndexBuilder:
@@ -130,8 +151,7 @@ class IndexBuilder:
             context.set_forkserver_preload(["indexer.extract"])
             pool = ProcessPoolExecutor(self.options.workers, mp_context=context)
         try:
-            for planned, pages in self._extracted(plan, pool):
-                report.outcomes.append(self._index_document(planned, pages, report))
+            self._index_all(self._extracted(plan, pool), report)
         finally:
             if pool is not None:
                 pool.shutdown(cancel_futures=True)
@@ -231,15 +251,45 @@ class IndexBuilder:
                 continue
             yield i, result
 
-    # -- writing one document --
+    # -- writing: pages of consecutive documents share batches (a GPU batch spans small documents) --
 
-    def _index_document(
-        self, planned: _Planned, pages: Iterator[ExtractedPage], report: BuildReport
-    ) -> FileOutcome:
-        source = str(planned.path)
+    def _index_all(
+        self, documents: Iterator[tuple[_Planned, Iterator[ExtractedPage]]], report: BuildReport
+    ) -> None:
+        """Embed, encode and write every planned page. Each document's manifest row is begun before any
+        of its pages is batched and completed once its last page is written; a document that fails is
+        dropped from the batch in hand and failed after its queued writes have landed."""
+        writer = BackgroundWriter()
+        batch: list[tuple[_Writing, ExtractedPage]] = []
+        try:
+            for planned, pages in documents:
+                doc = self._begin(planned)
+                if not doc.left:
+                    self._complete([doc], report)  # a resumed document whose pages were all written
+                    continue
+                try:
+                    for page in self._waited(pages):
+                        if doc.error is not None:
+                            break  # failed with a batch it shared: its other pages are not wanted
+                        batch.append((doc, page))
+                        if len(batch) >= self.options.batch_pages:
+                            self._submit(batch, writer, report)
+                            batch = []
+                except RetrieverError:
+                    raise  # the store is gone: stop the job, the rerun resumes
+                except Exception as exc:
+                    batch = [(d, p) for d, p in batch if d is not doc]
+                    self._fail([doc], exc, writer, report)
+            if batch:
+                self._submit(batch, writer, report)
+            writer.drain()
+        finally:
+            writer.close()
+
+    def _begin(self, planned: _Planned) -> _Writing:
         record = DocRecord(
             doc_id=planned.doc_id,
-            source=source,
+            source=str(planned.path),
             pages=planned.n_pages,
             status="indexing",
             bytes=planned.size,
@@ -247,37 +297,75 @@ class IndexBuilder:
             indexed_at=time.time(),
         )
         self.store.begin_doc(record)
-        writer = BackgroundWriter()
+        return _Writing(planned, record, left=len(planned.todo))
+
+    def _submit(
+        self, batch: list[tuple[_Writing, ExtractedPage]], writer: BackgroundWriter, report: BuildReport
+    ) -> None:
+        """Prepare a batch here (embed, encode) and queue its writes, one `write_pages` per document."""
+        batch = [(doc, page) for doc, page in batch if doc.error is None]  # failed since it was batched
+        docs = list(dict.fromkeys(doc for doc, _ in batch))
+        if not batch:
+            return
         try:
-            for batch in _batches(self._waited(pages), self.options.batch_pages):
-                records, tokens = self._prepare_batch(planned, source, batch)
-
-                def write(records=records, tokens=tokens) -> None:
-                    with self._timed("write"):
-                        self.store.write_pages(records, tokens, replace=not planned.fresh)
-
-                def written(n: int = len(batch)) -> None:
-                    report.pages_written += n
-                    self.emit({"event": "pages", "path": source, "written": n})
-
-                writer.submit(write, written)
-            writer.drain()
+            prepared = self._prepare_batch(batch)
         except RetrieverError:
-            raise  # the store is gone: stop the job, the rerun resumes
-        except Exception as exc:
-            writer.abandon()  # no write of this document may land after its rows are dropped
-            message = exc.message if isinstance(exc, SourceError) else f"{type(exc).__name__}: {exc}"
-            self.store.fail_doc(record, message)  # listed as failed with its error, without pages
-            outcome = FileOutcome(source, "failed", planned.doc_id, error=message)
-            self.emit(outcome.as_event())
-            return outcome
-        finally:
-            writer.close()
-        self.store.complete_doc(planned.doc_id)
-        replaced = self._drop_older_versions(source, planned.doc_id)
-        outcome = FileOutcome(source, "replaced" if replaced else "indexed", planned.doc_id, planned.n_pages)
-        self.emit(outcome.as_event())
-        return outcome
+            raise
+        except Exception as exc:  # a page the encoder cannot take fails the documents it was batched with
+            self._fail(docs, exc, writer, report)
+            return
+        failed: list[tuple[_Writing, Exception]] = []
+
+        def write() -> None:
+            for doc, records, tokens in prepared:
+                if doc.error is not None:
+                    continue
+                try:
+                    with self._timed("write"):
+                        self.store.write_pages(records, tokens, replace=not doc.planned.fresh)
+                except RetrieverError:
+                    raise
+                except Exception as exc:
+                    failed.append((doc, exc))
+
+        def written() -> None:
+            finished = []
+            for doc, records, _ in prepared:
+                if doc.error is not None or any(d is doc for d, _ in failed):
+                    continue
+                doc.left -= len(records)
+                report.pages_written += len(records)
+                self.emit({"event": "pages", "path": doc.record.source, "written": len(records)})
+                if not doc.left:
+                    finished.append(doc)
+            self._complete(finished, report)
+            for doc, exc in failed:
+                self._fail([doc], exc, writer, report)
+
+        writer.submit(write, written)
+
+    def _complete(self, docs: list[_Writing], report: BuildReport) -> None:
+        """Mark documents whose pages are all written complete (one flush for all), then drop older
+        versions of their sources."""
+        for record in self.store.complete_docs([doc.planned.doc_id for doc in docs]):
+            doc = next(d for d in docs if d.planned.doc_id == record.doc_id)
+            replaced = self._drop_older_versions(record.source, record.doc_id)
+            status = "replaced" if replaced else "indexed"
+            self._record(report, FileOutcome(record.source, status, record.doc_id, doc.planned.n_pages))
+
+    def _fail(
+        self, docs: list[_Writing], exc: Exception, writer: BackgroundWriter, report: BuildReport
+    ) -> None:
+        """Fail documents: no write of theirs may land after their rows are dropped, so the queued writes
+        finish first; their manifest rows then say "failed" with the error, without pages."""
+        message = exc.message if isinstance(exc, SourceError) else f"{type(exc).__name__}: {exc}"
+        docs = [doc for doc in docs if doc.error is None]
+        for doc in docs:
+            doc.error = message  # set first: the writes drained below skip its progress
+        writer.drain()
+        for doc in docs:
+            self.store.fail_doc(doc.record, message)
+            self._record(report, FileOutcome(doc.record.source, "failed", doc.planned.doc_id, error=message))
 
     def _waited(self, pages: Iterator[ExtractedPage]) -> Iterator[ExtractedPage]:
         """`pages`, timing how long the build waits for them (stage "extract")."""
@@ -289,45 +377,23 @@ class IndexBuilder:
             yield page
 
     def _prepare_batch(
-        self, planned: _Planned, source: str, batch: list[ExtractedPage]
-    ) -> tuple[list[PageRecord], dict[int, Any] | None]:
-        """The batch's page records and token rows: text embedded, pages encoded (nothing written)."""
+        self, batch: list[tuple[_Writing, ExtractedPage]]
+    ) -> list[tuple[_Writing, list[PageRecord], dict[int, Any] | None]]:
+        """Per document of the batch: its page records and token rows. The batch's text is embedded and its
+        pages encoded in one call each, whatever documents they come from (nothing written)."""
+        pages = [page for _, page in batch]
         with self._timed("embed"):
-            vectors = self.embedder.embed([p.text for p in batch])
-        tokens, pooled = None, [None] * len(batch)
+            vectors = self.embedder.embed([p.text for p in pages])
+        rows: list[Any] = [None] * len(pages)
+        pooled: list[list[float] | None] = [None] * len(pages)
         o = self.options
-        modes = page_modes(batch, o.mode, o.max_tiles, o.max_compression, self.count_tokens)
+        modes = page_modes(pages, o.mode, o.max_tiles, o.max_compression, self.count_tokens)
         if self.vision is not None:
             with self._timed("encode"):
-                encoded = encode_in_modes(self.vision, [p.image for p in batch], modes)
-            tokens = {p.page_no: e.rows for p, e in zip(batch, encoded, strict=True)}
+                encoded = encode_in_modes(self.vision, [p.image for p in pages], modes)
+            rows = [e.rows for e in encoded]
             pooled = [e.pooled.float().tolist() for e in encoded]
-        records = [
-            PageRecord(
-                doc_id=planned.doc_id,
-                page_no=p.page_no,
-                source=source,
-                mode=m.name,
-                n_tokens=self._n_tokens(p, tokens, m),
-                text=p.text,
-                text_source=p.text_source,
-                width=p.width,
-                height=p.height,
-                dpi=p.dpi,
-                lines=p.lines,
-                text_vec=vec.tolist(),
-                vision_vec=pv,
-            )
-            for p, vec, pv, m in zip(batch, vectors, pooled, modes, strict=True)
-        ]
-        return records, tokens
-
-    def _n_tokens(self, page: ExtractedPage, tokens: dict[int, Any] | None, mode: Mode) -> int:
-        if tokens is not None:
-            return int(tokens[page.page_no].shape[0])
-        # The rows this page will take in its mode, at the page raster's pixel size.
-        scale = page.dpi / 72.0
-        return token_rows(mode, round(page.width * scale), round(page.height * scale))
+        return records_by_document(batch, vectors, pooled, modes, rows)
 
     def _drop_older_versions(self, source: str, doc_id: str) -> bool:
         older = [d for d in self.store.docs_by_source(source) if d.doc_id != doc_id]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final
 
 from retriever.connection import Connection
@@ -86,7 +86,12 @@ def put_doc(conn: Connection, collection: str, doc: DocRecord) -> None:
         collection: the docs collection.
         doc: the record.
     """
-    conn.upsert(collection, [doc_to_row(doc)])
+    put_docs(conn, collection, [doc])
+
+
+def put_docs(conn: Connection, collection: str, docs: Sequence[DocRecord]) -> None:
+    """Insert or replace manifest rows in one upsert."""
+    conn.upsert(collection, [doc_to_row(doc) for doc in docs])
 
 
 def get_docs(conn: Connection, collection: str, doc_ids: Iterable[str]) -> dict[str, DocRecord]:

@@ -106,3 +106,47 @@ def test_a_document_that_fails_stays_in_the_manifest_as_failed(
         assert (
             store.delete_doc(report.outcomes[0].doc_id) and store.get_doc(report.outcomes[0].doc_id) is None
         )
+
+
+class CountingEmbedder(ConstantEmbedder):
+    def __init__(self) -> None:
+        self.batches: list[int] = []
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        self.batches.append(len(texts))
+        return super().embed(texts)
+
+
+def fail_in_second_chunk(path: str, pages: list[int], *args: object) -> object:
+    """The long document's second extraction task fails, after its first pages were batched."""
+    if path.endswith("long.pdf") and pages[0] > job.PAGES_PER_TASK:
+        raise RuntimeError(f"page {pages[0]} cannot be rendered")
+    return extract_pages(path, pages, *args)  # type: ignore[arg-type]
+
+
+def test_small_documents_share_batches_and_a_failure_fails_only_its_document(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages of consecutive documents fill one batch (one embed / encode call for several small files); a
+    document failing part-way is dropped from the batch in hand and loses the pages it had written, while
+    the documents batched with it complete whole."""
+    for name in ("a", "b", "c", "d"):
+        make_pdf(tmp_path / f"{name}.pdf", [f"Document {name}, page {n}." for n in (1, 2, 3)])
+    make_pdf(tmp_path / "long.pdf", [f"Long document, page {n}." for n in range(1, 11)])
+    monkeypatch.setattr(job, "extract_pages", fail_in_second_chunk)
+    embedder = CountingEmbedder()
+    config = IndexConfig("all-MiniLM-L6-v2", 384, "base")
+    with IndexStore.open(str(tmp_path / "idx" / "milvus.db"), config) as store:
+        report = IndexBuilder(store, embedder, BuildOptions(batch_pages=4)).run([tmp_path])
+        statuses = {Path(o.path).name: o.status for o in report.outcomes}
+        assert statuses == {"a.pdf": "indexed", "b.pdf": "indexed", "c.pdf": "indexed",
+                            "d.pdf": "indexed", "long.pdf": "failed"}  # fmt: skip
+        for doc in store.list_docs("complete"):
+            assert store.existing_pages(doc.doc_id) == {1, 2, 3}
+        (failed,) = store.list_docs("failed")
+        assert "page 9" in failed.error and store.existing_pages(failed.doc_id) == set()
+        assert store.stats()["pages"] == 12
+        assert store.audit()["orphan_pages"] == 0
+    # a, b, c, d (3 pages each) and long's first 8 pages in plan order, 4 to a batch across files:
+    # [a1-3 b1] [b2-3 c1-2] [c3 d1-3] [long1-4] [long5-8]; long's are embedded, then dropped.
+    assert embedder.batches == [4, 4, 4, 4, 4]
