@@ -204,7 +204,9 @@ class DecodeSession:
         if rows != self.rows or width > self.length:
             raise ValueError(f"prompt of {rows} x {width} does not fit a {self.rows} x {self.length} session")
         embeds = model_inputs.get("inputs_embeds") if len(model_inputs) == 1 else None
-        if embeds is not None and self._want_graph and rows * width <= PREFILL_GRAPH_TOKENS:
+        # A session's first prefill runs eagerly: it allocates the cache, whose tensors a graph must find.
+        allocated = all(layer.is_initialized for layer in _layers(self.cache))
+        if embeds is not None and allocated and self._want_graph and rows * width <= PREFILL_GRAPH_TOKENS:
             self._prefill_graphed(embeds, attention)
         else:
             self._prefill(model_inputs, attention)
