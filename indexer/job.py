@@ -418,14 +418,3 @@ def _pages(results: Iterable[list[ExtractedPage] | Exception]) -> Iterator[Extra
 def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def _batches(pages: Iterable[ExtractedPage], size: int) -> Iterator[list[ExtractedPage]]:
-    batch: list[ExtractedPage] = []
-    for page in pages:
-        batch.append(page)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
