@@ -14,6 +14,7 @@ Finished rows stop costing compute: when at most half of a session's rows are st
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,8 @@ import torch
 from transformers import StaticCache
 
 from decoder.guard import TensorNGramGuard
+
+log = logging.getLogger(__name__)
 
 CACHE_BUCKET = 256  # cache lengths are rounded up to this, so nearby requests share one captured graph
 PROMPT_BUCKET = 128  # prompts are left-padded to a multiple of this, so nearby widths share a prefill graph
@@ -72,6 +75,8 @@ class DecodeSession:
         max_new: tokens each row may generate. stops: stop ids. pad: id fed to finished rows.
         guard: the tensor n-gram guard, or None.
         graph: capture the step as a CUDA graph (CUDA only); else the same step runs eagerly.
+        prefill_pool: the memory pool prefill graphs record into (one per decoder: prefills never run at
+            once and leave nothing in it, so the pool holds one prefill's scratch, not one per graph).
     """
 
     def __init__(
@@ -84,6 +89,7 @@ class DecodeSession:
         pad: int,
         guard: TensorNGramGuard | None,
         graph: bool,
+        prefill_pool: Any = None,
     ) -> None:
         embed = model.get_input_embeddings().weight
         self.model, self.rows, self.length, self.max_new = model, rows, length, max_new
@@ -107,6 +113,8 @@ class DecodeSession:
         self._want_graph = graph and device.type == "cuda"
         # prompt width -> (prefill graph, its inputs_embeds and attention buffers)
         self._prefills: dict[int, tuple[torch.cuda.CUDAGraph, torch.Tensor, torch.Tensor]] = {}
+        self._prefill_pool = prefill_pool
+        self.prefill_graphs = self._want_graph  # off for good once a prefill could not be recorded
 
     # ---- the step: fixed buffers only
 
@@ -158,29 +166,30 @@ class DecodeSession:
     def _capture(self) -> None:
         self._graph = self._record(self._step)
 
-    def _record(self, run: Callable[[], None]) -> torch.cuda.CUDAGraph:
+    def _record(self, run: Callable[[], None], pool: Any = None) -> torch.cuda.CUDAGraph:
         """Record `run` as a CUDA graph. Warm-up and capture run it on the live buffers, each from the state
         saved here and restored after (a step's cache row lies at cache_len, a prefill's at [0, width):
-        both are written again before they are read), so recording changes nothing."""
+        both are written again before they are read), so recording changes nothing — also when it fails."""
         saved = [t.clone() for t in self._state()]
 
         def restore() -> None:
             for tensor, value in zip(self._state(), saved, strict=True):
                 tensor.copy_(value)
 
-        stream = torch.cuda.Stream(self.device)
-        stream.wait_stream(torch.cuda.current_stream(self.device))
-        with torch.cuda.stream(stream):
-            for _ in range(2):
-                restore()
+        try:
+            stream = torch.cuda.Stream(self.device)
+            stream.wait_stream(torch.cuda.current_stream(self.device))
+            with torch.cuda.stream(stream):
+                for _ in range(2):
+                    restore()
+                    run()
+            torch.cuda.current_stream(self.device).wait_stream(stream)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph, pool=pool):
                 run()
+            return graph
+        finally:
             restore()
-        torch.cuda.current_stream(self.device).wait_stream(stream)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            run()
-        restore()
-        return graph
 
     def reset(self) -> None:
         """Ready for a new batch of the same size (the graph and the cache memory are kept)."""
@@ -206,7 +215,7 @@ class DecodeSession:
         embeds = model_inputs.get("inputs_embeds") if len(model_inputs) == 1 else None
         # A session's first prefill runs eagerly: it allocates the cache, whose tensors a graph must find.
         allocated = all(layer.is_initialized for layer in _layers(self.cache))
-        if embeds is not None and allocated and self._want_graph and rows * width <= PREFILL_GRAPH_TOKENS:
+        if embeds is not None and allocated and self.prefill_graphs and rows * width <= PREFILL_GRAPH_TOKENS:
             self._prefill_graphed(embeds, attention)
         else:
             self._prefill(model_inputs, attention)
@@ -218,7 +227,15 @@ class DecodeSession:
         width = attention.shape[1]
         if width not in self._prefills:
             embeds_in, attention_in = embeds.clone(), attention.clone()
-            graph = self._record(lambda: self._prefill({"inputs_embeds": embeds_in}, attention_in))
+            try:
+                graph = self._record(
+                    lambda: self._prefill({"inputs_embeds": embeds_in}, attention_in), self._prefill_pool
+                )
+            except RuntimeError as exc:  # a model whose prefill cannot be captured stays correct, eager
+                log.warning("prefill not recorded as a CUDA graph, running it eagerly: %s", exc)
+                self.prefill_graphs = False
+                self._prefill({"inputs_embeds": embeds}, attention)
+                return
             self._prefills[width] = (graph, embeds_in, attention_in)
         graph, embeds_in, attention_in = self._prefills[width]
         embeds_in.copy_(embeds)
@@ -281,6 +298,7 @@ class StaticDecoder:
 
     def __init__(self, model: Any, guard: TensorNGramGuard | None, graph: bool = True, keep: int = 4) -> None:
         self.model, self.guard, self.graph, self.keep = model, guard, graph, keep
+        self._prefill_pool: Any = None
         self._sessions: dict[tuple[int, int, int, tuple[int, ...], int], DecodeSession] = {}
 
     def _session(self, rows: int, length: int, max_new: int, stops: list[int], pad: int) -> DecodeSession:
@@ -289,7 +307,12 @@ class StaticDecoder:
         if session is None:
             while len(self._sessions) >= self.keep:
                 self._sessions.pop(next(iter(self._sessions)))
-            session = DecodeSession(self.model, rows, length, max_new, stops, pad, self.guard, self.graph)
+            on_gpu = self.model.get_input_embeddings().weight.device.type == "cuda"
+            if self._prefill_pool is None and self.graph and on_gpu:
+                self._prefill_pool = torch.cuda.graph_pool_handle()
+            session = DecodeSession(
+                self.model, rows, length, max_new, stops, pad, self.guard, self.graph, self._prefill_pool
+            )
         else:
             session.reset()
         self._sessions[key] = session  # most recently used last

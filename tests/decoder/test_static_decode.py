@@ -101,3 +101,26 @@ def test_guard_history_push_keeps_the_last_window():
     for token in (7, 8, 9, 10):
         guard.push(recent, torch.tensor([token]))
     assert recent.tolist() == [[8, 9, 10]]
+
+
+def test_a_prefill_that_cannot_be_recorded_runs_eagerly_with_the_same_tokens(
+    requests_, tokenizer, monkeypatch
+):
+    """On a GPU a short prefill is replayed as a CUDA graph; where recording fails the session stays on
+    the eager prefill for good, with the same result (driven here on the CPU by a recorder that fails)."""
+    from decoder import static_decode
+
+    model, reqs = requests_
+    generator = Generator(model, tokenizer, static=True)
+    first = generator.generate_batch(reqs[:1], 12)
+    assert generator._static is not None
+    (session,) = generator._static._sessions.values()
+    session.prefill_graphs = True  # as on a GPU, now that the first prefill has allocated the cache
+
+    def fail(*_args, **_kwargs):
+        raise RuntimeError("operation not permitted when stream is capturing")
+
+    monkeypatch.setattr(static_decode.DecodeSession, "_record", fail)
+    again = generator.generate_batch(reqs[:1], 12)
+    assert_same(first, again)
+    assert session.prefill_graphs is False
