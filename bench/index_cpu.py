@@ -135,7 +135,8 @@ def time_build(corpus: Path, workers: int) -> tuple[int, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--text-pages", type=int, default=200, help="text-layer pages (10 per document)")
+    parser.add_argument("--text-pages", type=int, default=200, help="text-layer pages")
+    parser.add_argument("--doc-pages", type=int, default=10, help="pages per text-layer document")
     parser.add_argument("--ocr-pages", type=int, default=12, help="scanned pages (2 per document)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--repeats", type=int, default=3, help="text-layer builds; the median is reported")
@@ -148,7 +149,7 @@ def main() -> None:
         text_dir, ocr_dir = Path(tmp, "text"), Path(tmp, "ocr")
         text_dir.mkdir()
         ocr_dir.mkdir()
-        make_corpus(text_dir, args.text_pages // 10, 10, scanned=False)
+        make_corpus(text_dir, args.text_pages // args.doc_pages, args.doc_pages, scanned=False)
         make_corpus(ocr_dir, args.ocr_pages // 2, 2, scanned=True)
         rates = []
         for _ in range(max(1, args.repeats)):
@@ -159,8 +160,8 @@ def main() -> None:
             (
                 "build, text-layer PDFs (~400 words/page)",
                 f"{rates[len(rates) // 2]:.1f} pages/s",
-                f"median of {len(rates)} builds of {pages} pages ({rates[0]:.1f}-{rates[-1]:.1f}), "
-                f"{args.workers} workers",
+                f"median of {len(rates)} builds of {pages} pages in files of {args.doc_pages} "
+                f"({rates[0]:.1f}-{rates[-1]:.1f}), {args.workers} workers",
             )
         )
         pages, secs = time_build(ocr_dir, args.workers)
@@ -200,7 +201,8 @@ def main() -> None:
         )
         section = (
             f"\n## {dt.date.today()} — bench/index_cpu.py (lite profile, CPU)\n"
-            f"`python bench/index_cpu.py --text-pages {args.text_pages} --ocr-pages {args.ocr_pages} "
+            f"`python bench/index_cpu.py --text-pages {args.text_pages} --doc-pages {args.doc_pages} "
+            f"--ocr-pages {args.ocr_pages} "
             f"--repeats {args.repeats} --record`"
             f" on {machine}.\n\n" + "\n".join(table) + "\n"
         )
