@@ -1,0 +1,33 @@
+#!/bin/bash
+# On the GPU machine (device tool), from the tree's root: the runs of issues 13 and 18.
+#   bash bench/gpu_run.sh encode|e2e|compaction|all|-- CMD...
+# Unpacks .device/site.tar.xz (bench/gpu_carry.sh) to /tmp/site once per machine; outputs go to $OUT.
+cd "$(dirname "$0")/.." || exit 1
+if [ ! -d /tmp/site/pymilvus ]; then
+  python3 -c "import tarfile; tarfile.open('.device/site.tar.xz').extractall('/tmp/site', filter='tar')" || exit 1
+fi
+export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/env.txt"
+python3 -c "import torch, transformers, pymupdf, pymilvus; print(torch.__version__, transformers.__version__,
+pymupdf.__version__, pymilvus.__version__)" | tee -a "$OUT/env.txt"
+encode() {
+  python3 bench/gpu.py --backends v1 --modes product,base --encode sdpa,folded --decode static --iters 3 \
+    --check 2>&1 | tee "$OUT/gpu.txt"
+  python3 bench/gpu_profile.py --prefill --ops 12 --iters 5 2>&1 | tee "$OUT/prefill.txt"
+}
+e2e() {
+  python3 bench/e2e_gpu.py --pages 2000 --answers 50 --workers 12 --json-out "$OUT/e2e.json" \
+    --record "$OUT/bench-e2e.md" 2>&1 | tee "$OUT/e2e.txt"
+}
+compaction() {
+  python3 bench/compaction.py --pages 1000 --device cuda --record "$OUT/bench-compact.md" 2>&1 |
+    tee "$OUT/compact.txt"
+}
+case "${1:-}" in
+  encode) encode ;;
+  e2e) e2e ;;
+  compaction) compaction ;;
+  all) encode && e2e ;;
+  --) shift && "$@" 2>&1 | tee "$OUT/cmd.txt" ;;
+  *) echo "usage: gpu_run.sh encode|e2e|compaction|all|-- CMD..." >&2 && exit 2 ;;
+esac
