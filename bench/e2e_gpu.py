@@ -8,8 +8,9 @@
    Lite, sampling `nvidia-smi` meanwhile: pages/s end to end (render + text + MiniLM + encode + pooled
    vector + token write), GPU busy fraction, and the build's own per-stage seconds.
 3. `vtrag serve` with the same weights; `--answers` questions through the SDK (`Client.answer`): latency
-   p50/p95 (retrieve + token fetch + prefill + N new tokens), the path each answer took, and the context it
-   read as stored vision tokens vs the same pages as text tokens.
+   p50/p95 (retrieve + token fetch + prefill + N new tokens), each stage's p50 as the server timed it
+   (`timings_ms`), the path each answer took, and the context it read as stored vision tokens vs the same
+   pages as text tokens.
 4. The cost table: pages/s and GPU-seconds per 1,000 pages for (a) indexing by encoding (step 2) and (b) full
    OCR of pages by the same model (encode + ~1,000 guarded greedy tokens per page, batched), in this run.
 Random weights: speeds are real, answers are noise. With `--record` the tables go to docs/BENCHMARKS.md.
@@ -158,7 +159,7 @@ def run_answers(
         from transformers import AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(str(weights))
-        latencies, modes, vision_ctx, text_ctx = [], [], [], []
+        latencies, modes, vision_ctx, text_ctx, stages = [], [], [], [], []
         for k, fact in enumerate(facts):
             t0 = time.perf_counter()
             response = client.answer(question=fact.question, top_k=5, timeout=120)
@@ -167,6 +168,7 @@ def run_answers(
                 first = elapsed  # graph capture and first-use costs
                 continue
             latencies.append(elapsed)
+            stages.append(response.timings_ms)
             modes.append(response.mode)
             vision_ctx.append(response.context_tokens.vision)
             page_texts = [texts.get((p.source, p.page), ("", None))[0] for p in response.pages]
@@ -181,6 +183,10 @@ def run_answers(
         "p50_ms": statistics.median(latencies) * 1000,
         "p95_ms": q[18] * 1000,
         "modes": {m: modes.count(m) for m in set(modes)},
+        "stage_p50_ms": {
+            stage: statistics.median(t[stage] for t in stages if stage in t)
+            for stage in dict.fromkeys(s for t in stages for s in t)
+        },
         "vision_tokens": statistics.fmean(vision_ctx),
         "text_tokens": statistics.fmean(text_ctx),
     }
@@ -282,6 +288,7 @@ def report(out: dict) -> str:
     ocr_rate = o["pages"] / (o["encode_s"] + o["decode_s"])
     stages = ", ".join(f"{k} {v:.1f} s" for k, v in b["stage_seconds"].items())
     latency = f"{a['p50_ms']:.0f} / {a['p95_ms']:.0f} ms"
+    stage_p50 = ", ".join(f"{k} {v:.0f} ms" for k, v in a.get("stage_p50_ms", {}).items())
     context = f"{a['vision_tokens']:.0f} vs {a['text_tokens']:.0f}"
     ocr = f"(b) full OCR: encode + {o['new_tokens']} guarded tokens/page, batch {o['pages']}"
     lines = [
@@ -296,6 +303,7 @@ def report(out: dict) -> str:
         f"| answer latency p50 / p95 ({NEW_TOKENS} new tokens, 5 pages) | {latency} |",
         f"| first answer (graph capture) | {a['first_answer_s'] * 1000:.0f} ms |",
         f"| answer paths | {a['modes']} |",
+        f"| answer stages, p50 (server side) | {stage_p50} |",
         f"| context per answer: stored vision tokens vs same pages as text | {context} |",
         "",
         "| cost (one GPU, this run) | pages/s | GPU-s per 1,000 pages |",

@@ -204,6 +204,13 @@ class AnswerResponse(BaseModel):
     reader: str | None = Field(
         None, description="Which extractive reader answered: `rules`, or the trained reader's name."
     )
+    timings_ms: dict[str, float] = Field(
+        default_factory=dict,
+        description="Milliseconds per stage of this answer, in the order run: retrieve, fetch (the stored "
+        "token rows), generate (prefill and new tokens, the wait for the model included), fallback (full "
+        "OCR), read (the extractive reader). Stages not run are absent. REST also sends them as "
+        "`Server-Timing`.",
+    )
 
 
 # ---------------------------------------------------------------------------------------------- extract

@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -135,24 +137,34 @@ class AnswerPipeline:
                 "mode 'generate' needs a vision decoder; this server runs the lite profile (use auto, "
                 "extract or extractive)"
             )
-        hits = self.retrieve(parts, question, top_k, doc_ids)
+        timings: dict[str, float] = {}
+        with _timed(timings, "retrieve"):
+            hits = self.retrieve(parts, question, top_k, doc_ids)
         trail: list[str] = []
         reason: str | None = "requested" if (full_ocr or mode == "extract") else None
         if reason is None and parts.vision is not None and mode in ("auto", "generate") and hits:
-            stored = self.fetch(parts.store, hits, trail)
+            with _timed(timings, "fetch"):
+                stored = self.fetch(parts.store, hits, trail)
             if not stored.hits:
                 reason = "no_tokens"
             else:
-                generation = self.decode(parts.vision, question, stored)
+                with _timed(timings, "generate"):
+                    generation = self.decode(parts.vision, question, stored)
                 judged = self.judge(generation, stored, trail)
                 if judged.reason is None:
-                    return self.cite_generated(parts.vision, judged, generation, stored, trail)
+                    response = self.cite_generated(parts.vision, judged, generation, stored, trail)
+                    response.timings_ms = timings
+                    return response
                 reason = judged.reason
         fallback, pages = Fallback(), hits
         if reason is not None and hits:
-            fallback, pages = self.fallback(parts, hits, reason, trail)
-        found = self.read(parts, question, pages)
-        return self.cite(parts.vision, found, pages, fallback, reader=found.reader or parts.reader.name)
+            with _timed(timings, "fallback"):
+                fallback, pages = self.fallback(parts, hits, reason, trail)
+        with _timed(timings, "read"):
+            found = self.read(parts, question, pages)
+        response = self.cite(parts.vision, found, pages, fallback, reader=found.reader or parts.reader.name)
+        response.timings_ms = timings
+        return response
 
     # -- 1. retrieve --
 
@@ -341,3 +353,13 @@ def _count_tokens(vision: VisionRuntime | None, text: str) -> int:
     if vision is not None and text:
         return len(vision.generator.tokenizer.encode(text))
     return len(text.split())
+
+
+@contextmanager
+def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
+    """Adds the block's wall milliseconds to `timings[stage]` (the answer's `timings_ms`)."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[stage] = round(timings.get(stage, 0.0) + (time.perf_counter() - started) * 1000, 2)

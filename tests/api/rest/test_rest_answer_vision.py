@@ -42,6 +42,7 @@ def test_generate_from_stored_tokens(vision_server: Running) -> None:
     with vision_server.client() as client:
         answer = client.post("/v1/answer", json={"question": QUESTION, "mode": "generate", "top_k": 2}).json()
     assert answer["mode"] == "generate" and not answer["fallback"]["ran"], answer
+    assert list(answer["timings_ms"]) == ["retrieve", "fetch", "generate"]
     assert answer["answer"] and answer["confidence"] is not None
     assert answer["context_tokens"]["vision"] == 2 * 73  # two tiny-model Base pages of stored rows
     assert answer["context_tokens"]["text"] > 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import threading
+import time
 from pathlib import Path
 
 from PIL import Image
@@ -77,13 +78,35 @@ def test_search_answer_extract_image(lite_server: Running, indexed: dict[str, st
         assert figure.status_code == 409 and figure.json()["error"]["type"] == "unavailable_for_page"
 
 
+def server_timing(header: str) -> dict[str, float]:
+    """`Server-Timing: retrieve;dur=1.2, read;dur=3.4` as {stage: ms}."""
+    stages = [part.strip().split(";dur=") for part in header.split(",")]
+    return {name: float(ms) for name, ms in stages}
+
+
+def test_answers_say_where_their_time_went(lite_server: Running, indexed: dict[str, str]) -> None:
+    """Each answer's stages in run order, in `timings_ms` and the `Server-Timing` header alike; none takes
+    longer than the request itself."""
+    with lite_server.client() as client:
+        started = time.perf_counter()
+        sent = client.post("/v1/answer", json={"question": "When was the Harbour Lighthouse built?"})
+        wall_ms = (time.perf_counter() - started) * 1000
+    timings = sent.json()["timings_ms"]
+    assert list(timings) == ["retrieve", "read"]  # the lite profile: no stored tokens, no fallback
+    assert server_timing(sent.headers["server-timing"]) == timings
+    assert all(ms > 0 for ms in timings.values()) and sum(timings.values()) < wall_ms
+
+
 def test_answer_from_full_ocr_in_the_lite_profile(lite_server: Running, indexed: dict[str, str]) -> None:
     """mode=extract: the top page is re-rendered from the stored upload and read by RapidOCR."""
     with lite_server.client() as client:
-        answer = client.post(
+        sent = client.post(
             "/v1/answer",
             json={"question": "Who introduced movable metal type?", "mode": "extract", "top_k": 1},
-        ).json()
+        )
+        answer = sent.json()
+    assert list(answer["timings_ms"]) == ["retrieve", "fallback", "read"]
+    assert server_timing(sent.headers["server-timing"]) == answer["timings_ms"]
     assert answer["mode"] == "ocr-fallback"
     assert answer["fallback"]["ran"] and answer["fallback"]["reason"] == "requested"
     assert answer["fallback"]["engine"] == "rapidocr"
