@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import multiprocessing
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -61,6 +62,7 @@ class BuildOptions:
     max_compression: float = DEFAULT_MAX_COMPRESSION  # auto: most text tokens per vision token
     workers: int = 1
     batch_pages: int = 32
+    write_threads: int = 1  # batches written at once (while the next is prepared)
     ocr: bool = True
     shard: tuple[int, int] = (0, 1)  # (k, n): this run takes the files whose path hashes to k modulo n
 
@@ -127,6 +129,7 @@ class IndexBuilder:
         self.count_tokens = count_tokens
         self.emit = on_event or (lambda event: None)
         self._stages: defaultdict[str, float] = defaultdict(float)
+        self._stages_lock = threading.Lock()  # writer threads add their seconds too
 
     @contextmanager
     def _timed(self, stage: str) -> Iterator[None]:
@@ -134,7 +137,8 @@ class IndexBuilder:
         try:
             yield
         finally:
-            self._stages[stage] += time.perf_counter() - started
+            with self._stages_lock:
+                self._stages[stage] += time.perf_counter() - started
 
     def run(self, paths: Sequence[Path]) -> BuildReport:
         started = time.perf_counter()
@@ -259,7 +263,8 @@ class IndexBuilder:
         """Embed, encode and write every planned page. Each document's manifest row is begun before any
         of its pages is batched and completed once its last page is written; a document that fails is
         dropped from the batch in hand and failed after its queued writes have landed."""
-        writer = BackgroundWriter()
+        threads = self.options.write_threads
+        writer = BackgroundWriter(depth=threads, threads=threads)
         batch: list[tuple[_Writing, ExtractedPage]] = []
         try:
             for planned, pages in documents:

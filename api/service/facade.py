@@ -164,6 +164,7 @@ class Service:
             max_compression=self.settings.max_compression,
             workers=self.settings.workers,
             batch_pages=self.settings.batch_pages,
+            write_threads=self.settings.write_threads,
             ocr=self.settings.ocr,
             shard=shard,
         )

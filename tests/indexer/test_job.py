@@ -124,8 +124,9 @@ def fail_in_second_chunk(path: str, pages: list[int], *args: object) -> object:
     return extract_pages(path, pages, *args)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("write_threads", [1, 3])
 def test_small_documents_share_batches_and_a_failure_fails_only_its_document(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, write_threads: int
 ) -> None:
     """Pages of consecutive documents fill one batch (one embed / encode call for several small files); a
     document failing part-way is dropped from the batch in hand and loses the pages it had written, while
@@ -137,7 +138,8 @@ def test_small_documents_share_batches_and_a_failure_fails_only_its_document(
     embedder = CountingEmbedder()
     config = IndexConfig("all-MiniLM-L6-v2", 384, "base")
     with IndexStore.open(str(tmp_path / "idx" / "milvus.db"), config) as store:
-        report = IndexBuilder(store, embedder, BuildOptions(batch_pages=4)).run([tmp_path])
+        options = BuildOptions(batch_pages=4, write_threads=write_threads)
+        report = IndexBuilder(store, embedder, options).run([tmp_path])
         statuses = {Path(o.path).name: o.status for o in report.outcomes}
         assert statuses == {"a.pdf": "indexed", "b.pdf": "indexed", "c.pdf": "indexed",
                             "d.pdf": "indexed", "long.pdf": "failed"}  # fmt: skip

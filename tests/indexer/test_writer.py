@@ -1,4 +1,5 @@
-"""Overlapped writes: in order, one at a time, errors surfacing, nothing left running."""
+"""Overlapped writes: in order on one thread or at once on several, `done` always in submission order,
+errors surfacing, nothing left running."""
 
 from __future__ import annotations
 
@@ -52,6 +53,28 @@ def test_an_error_surfaces_and_no_later_write_is_left_running():
     writer.close()
 
 
-def test_depth_must_be_positive():
+def test_threads_write_at_once_and_report_done_in_submission_order():
+    log: list[str] = []
+    both_running = threading.Barrier(2, timeout=5)  # broken (an error) unless two writes overlap
+    writer = BackgroundWriter(depth=2, threads=2)
+
+    def write(k: int):
+        def run() -> None:
+            both_running.wait()
+            time.sleep(0.02 * (2 - k))  # the second write ends first
+            log.append(f"write {k}")
+
+        return run
+
+    for k in range(2):
+        writer.submit(write(k), lambda k=k: log.append(f"done {k}"))
+    writer.drain()
+    writer.close()
+    assert log == ["write 1", "write 0", "done 0", "done 1"]
+
+
+def test_depth_and_threads_must_be_positive():
     with pytest.raises(ValueError):
         BackgroundWriter(depth=0)
+    with pytest.raises(ValueError):
+        BackgroundWriter(threads=0)
