@@ -21,6 +21,7 @@ import re
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from importlib.util import find_spec
 from pathlib import Path
@@ -88,6 +89,7 @@ class LiteCore:
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
         self._log_read = 0  # bytes of the log already looked at by `logged_failures`
+        self._log_lock = threading.Lock()  # a build's writer threads look after their writes at once
 
     @property
     def uri(self) -> str:
@@ -150,15 +152,16 @@ class LiteCore:
         if self._log is None:
             return []
         path = core_log_path(self.db_path)
-        try:
-            if path.stat().st_size <= self._log_read:
+        with self._log_lock:
+            try:
+                if path.stat().st_size <= self._log_read:
+                    return []
+                with open(path, "rb") as log:
+                    log.seek(self._log_read)
+                    new = log.read()
+            except OSError:
                 return []
-            with open(path, "rb") as log:
-                log.seek(self._log_read)
-                new = log.read()
-        except OSError:
-            return []
-        self._log_read += len(new)
+            self._log_read += len(new)
         return failed_writes(new.decode("utf-8", "replace"))
 
     def _serving(self) -> bool:
