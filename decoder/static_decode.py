@@ -17,6 +17,7 @@ import inspect
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import torch
@@ -28,9 +29,8 @@ log = logging.getLogger(__name__)
 
 CACHE_BUCKET = 256  # cache lengths are rounded up to this, so nearby requests share one captured graph
 PROMPT_BUCKET = 128  # prompts are left-padded to a multiple of this, so nearby widths share a prefill graph
-# A prefill of at most this many tokens (rows x width) is replayed as a CUDA graph: below it the eager
-# prefill waits on ~1,300 kernel launches (5 Base pages: 18 ms wall for 11 ms of kernels on an H100);
-# above it the GPU is busy anyway and a graph would only hold more memory.
+# Prefills of at most this many tokens (rows x width) replay a CUDA graph: eagerly, 5 Base pages took 18 ms
+# for 11 ms of kernels in ~1,300 launches on an H100; a larger prefill keeps the GPU busy anyway.
 PREFILL_GRAPH_TOKENS = 4096
 CHECK_EVERY = 8  # steps between host checks of "all finished?" (a check is one small device->host copy)
 
@@ -75,8 +75,8 @@ class DecodeSession:
         max_new: tokens each row may generate. stops: stop ids. pad: id fed to finished rows.
         guard: the tensor n-gram guard, or None.
         graph: capture the step as a CUDA graph (CUDA only); else the same step runs eagerly.
-        prefill_pool: the memory pool prefill graphs record into (one per decoder: prefills never run at
-            once and leave nothing in it, so the pool holds one prefill's scratch, not one per graph).
+        prefill_pool: the pool prefill graphs record into (one per decoder: prefills never run at once and
+            leave nothing in it, so it holds one prefill's scratch, not one per graph).
     """
 
     def __init__(
@@ -227,10 +227,9 @@ class DecodeSession:
         width = attention.shape[1]
         if width not in self._prefills:
             embeds_in, attention_in = embeds.clone(), attention.clone()
+            run = partial(self._prefill, {"inputs_embeds": embeds_in}, attention_in)
             try:
-                graph = self._record(
-                    lambda: self._prefill({"inputs_embeds": embeds_in}, attention_in), self._prefill_pool
-                )
+                graph = self._record(run, self._prefill_pool)
             except RuntimeError as exc:  # a model whose prefill cannot be captured stays correct, eager
                 log.warning("prefill not recorded as a CUDA graph, running it eagerly: %s", exc)
                 self.prefill_graphs = False
@@ -380,19 +379,13 @@ class StaticDecoder:
         return session.out_ids[row].clone(), session.out_lp[row].clone(), bool(session.fired[row])
 
 
-def _pad_left(
-    input_ids: torch.Tensor, attention: torch.Tensor, pad: int
-) -> tuple[torch.Tensor, torch.Tensor]:
+def _pad_left(ids: torch.Tensor, attention: torch.Tensor, pad: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The batch left-padded to a multiple of PROMPT_BUCKET columns (pad columns are masked: the real
     tokens' positions, and so their outputs, are unchanged)."""
-    width = input_ids.shape[1]
+    rows, width = ids.shape
     extra = -(-width // PROMPT_BUCKET) * PROMPT_BUCKET - width
-    if not extra:
-        return input_ids, attention
-    return (
-        torch.cat([input_ids.new_full((input_ids.shape[0], extra), pad), input_ids], dim=1),
-        torch.cat([attention.new_zeros((attention.shape[0], extra)), attention], dim=1),
-    )
+    pad_ids, pad_mask = ids.new_full((rows, extra), pad), attention.new_zeros((rows, extra))
+    return torch.cat([pad_ids, ids], dim=1), torch.cat([pad_mask, attention], dim=1)
 
 
 def _decoded(rows: list[tuple[torch.Tensor, torch.Tensor, bool]], stops: set[int]) -> Decoded:

@@ -21,14 +21,14 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
 from encoder.modes import get_mode
-from indexer.auto_mode import AUTO, DEFAULT_MAX_COMPRESSION, TokenCounter, check_max_compression
+from indexer.auto_mode import AUTO, TokenCounter, check_max_compression
+from indexer.build_state import BuildOptions, Planned, Writing
 from indexer.documents import open_document
 from indexer.errors import SourceError
 from indexer.extract import ExtractedPage, extract_pages
@@ -53,46 +53,6 @@ class PageEncoder(Protocol):
     One with a `view_mode` (encoder.modes.Mode) also takes pages already cut into that mode's views."""
 
     def encode(self, images: list[Any], mode: Any = None) -> list[Any]: ...
-
-
-@dataclass
-class BuildOptions:
-    mode: str = "base"  # or "auto": a mode per page (indexer/auto_mode.py)
-    max_tiles: int | None = None  # tile cap of a tiled mode (None: the mode's default)
-    max_compression: float = DEFAULT_MAX_COMPRESSION  # auto: most text tokens per vision token
-    workers: int = 1
-    batch_pages: int = 32
-    write_threads: int = 1  # batches written at once (while the next is prepared)
-    ocr: bool = True
-    shard: tuple[int, int] = (0, 1)  # (k, n): this run takes the files whose path hashes to k modulo n
-
-
-@dataclass
-class _Planned:
-    path: Path
-    doc_id: str
-    n_pages: int
-    size: int
-    todo: list[int] = field(default_factory=list)
-    fresh: bool = True  # no manifest row existed: no earlier token rows can linger, nothing to replace
-
-
-@dataclass(eq=False)
-class _Writing:
-    """A document being written: its manifest record, pages not yet written, and its error once failed."""
-
-    planned: _Planned
-    record: DocRecord
-    left: int
-    error: str | None = None
-
-    @property
-    def doc_id(self) -> str:
-        return self.planned.doc_id
-
-    @property
-    def source(self) -> str:
-        return self.record.source
 
 
 class IndexBuilder:
@@ -166,8 +126,8 @@ class IndexBuilder:
 
     # -- planning: hash, skip what is already complete, validate the rest before anything is written --
 
-    def _plan(self, paths: Sequence[Path], report: BuildReport) -> list[_Planned]:
-        plan: list[_Planned] = []
+    def _plan(self, paths: Sequence[Path], report: BuildReport) -> list[Planned]:
+        plan: list[Planned] = []
         planned_ids: set[str] = set()
         for cand in discover(paths):
             if not in_shard(cand.path, self.options.shard):
@@ -205,7 +165,7 @@ class IndexBuilder:
                 existing = None
             done = self.store.existing_pages(doc_id) if existing is not None else set()
             todo = [n for n in range(1, n_pages + 1) if n not in done]
-            plan.append(_Planned(cand.path, doc_id, n_pages, size, todo, fresh=existing is None))
+            plan.append(Planned(cand.path, doc_id, n_pages, size, todo, fresh=existing is None))
             planned_ids.add(doc_id)
         return plan
 
@@ -216,8 +176,8 @@ class IndexBuilder:
     # -- extraction: pages of all planned documents flow through the worker pool in order --
 
     def _extracted(
-        self, plan: list[_Planned], pool: ProcessPoolExecutor | None
-    ) -> Iterator[tuple[_Planned, Iterator[ExtractedPage]]]:
+        self, plan: list[Planned], pool: ProcessPoolExecutor | None
+    ) -> Iterator[tuple[Planned, Iterator[ExtractedPage]]]:
         """Each planned document with a lazy stream of its extracted pages, in plan order. Workers run
         ahead by a bounded window, across document boundaries, so small documents keep them busy."""
         tasks = [(i, chunk) for i, p in enumerate(plan) for chunk in _chunks(p.todo, PAGES_PER_TASK)]
@@ -233,7 +193,7 @@ class IndexBuilder:
                 yield planned, _pages([RuntimeError("page extraction stopped before this document")])
 
     def _task_results(
-        self, plan: list[_Planned], tasks: list[tuple[int, list[int]]], pool: ProcessPoolExecutor | None
+        self, plan: list[Planned], tasks: list[tuple[int, list[int]]], pool: ProcessPoolExecutor | None
     ) -> Iterator[tuple[int, list[ExtractedPage] | Exception]]:
         # Workers cut the views when the encoder names its mode (parallel resizing, smaller pickles).
         # Auto mode: the mode is chosen here, per page, so the workers send the raster and a figure probe.
@@ -258,14 +218,14 @@ class IndexBuilder:
     # -- writing: pages of consecutive documents share batches (a GPU batch spans small documents) --
 
     def _index_all(
-        self, documents: Iterator[tuple[_Planned, Iterator[ExtractedPage]]], report: BuildReport
+        self, documents: Iterator[tuple[Planned, Iterator[ExtractedPage]]], report: BuildReport
     ) -> None:
         """Embed, encode and write every planned page. Each document's manifest row is begun before any
         of its pages is batched and completed once its last page is written; a document that fails is
         dropped from the batch in hand and failed after its queued writes have landed."""
         threads = self.options.write_threads
         writer = BackgroundWriter(depth=threads, threads=threads)
-        batch: list[tuple[_Writing, ExtractedPage]] = []
+        batch: list[tuple[Writing, ExtractedPage]] = []
         try:
             for planned, pages in documents:
                 doc = self._begin(planned)
@@ -291,7 +251,7 @@ class IndexBuilder:
         finally:
             writer.close()
 
-    def _begin(self, planned: _Planned) -> _Writing:
+    def _begin(self, planned: Planned) -> Writing:
         record = DocRecord(
             doc_id=planned.doc_id,
             source=str(planned.path),
@@ -302,10 +262,10 @@ class IndexBuilder:
             indexed_at=time.time(),
         )
         self.store.begin_doc(record)
-        return _Writing(planned, record, left=len(planned.todo))
+        return Writing(planned, record, left=len(planned.todo))
 
     def _submit(
-        self, batch: list[tuple[_Writing, ExtractedPage]], writer: BackgroundWriter, report: BuildReport
+        self, batch: list[tuple[Writing, ExtractedPage]], writer: BackgroundWriter, report: BuildReport
     ) -> None:
         """Prepare a batch here (embed, encode) and queue its writes, one `write_pages` per document."""
         batch = [(doc, page) for doc, page in batch if doc.error is None]  # failed since it was batched
@@ -319,7 +279,7 @@ class IndexBuilder:
         except Exception as exc:  # a page the encoder cannot take fails the documents it was batched with
             self._fail(docs, exc, writer, report)
             return
-        failed: list[tuple[_Writing, Exception]] = []
+        failed: list[tuple[Writing, Exception]] = []
 
         def write() -> None:
             for doc, records, tokens in prepared:
@@ -349,7 +309,7 @@ class IndexBuilder:
 
         writer.submit(write, written)
 
-    def _complete(self, docs: list[_Writing], report: BuildReport) -> None:
+    def _complete(self, docs: list[Writing], report: BuildReport) -> None:
         """Mark documents whose pages are all written complete (one flush for all), then drop older
         versions of their sources."""
         for record in self.store.complete_docs([doc.planned.doc_id for doc in docs]):
@@ -359,7 +319,7 @@ class IndexBuilder:
             self._record(report, FileOutcome(record.source, status, record.doc_id, doc.planned.n_pages))
 
     def _fail(
-        self, docs: list[_Writing], exc: Exception, writer: BackgroundWriter, report: BuildReport
+        self, docs: list[Writing], exc: Exception, writer: BackgroundWriter, report: BuildReport
     ) -> None:
         """Fail documents: no write of theirs may land after their rows are dropped, so the queued writes
         finish first; their manifest rows then say "failed" with the error, without pages."""
@@ -382,8 +342,8 @@ class IndexBuilder:
             yield page
 
     def _prepare_batch(
-        self, batch: list[tuple[_Writing, ExtractedPage]]
-    ) -> list[tuple[_Writing, list[PageRecord], dict[int, Any] | None]]:
+        self, batch: list[tuple[Writing, ExtractedPage]]
+    ) -> list[tuple[Writing, list[PageRecord], dict[int, Any] | None]]:
         """Per document of the batch: its page records and token rows. The batch's text is embedded and its
         pages encoded in one call each, whatever documents they come from (nothing written)."""
         pages = [page for _, page in batch]

@@ -173,22 +173,13 @@ class IndexStore:
         manifest.put_doc(self._conn, self._names.docs, doc)
 
     def complete_doc(self, doc_id: str) -> DocRecord:
-        """Make a document visible to search: flush its pages and tokens, then mark it complete.
-
-        Args:
-            doc_id: a document recorded with `begin_doc`.
-
-        Returns:
-            The updated record (status "complete", indexed_at set).
-
-        Raises:
-            RetrieverError: the document is not in the manifest.
-        """
+        """`complete_docs` for one document; returns its updated record."""
         return self.complete_docs([doc_id])[0]
 
     def complete_docs(self, doc_ids: Sequence[str]) -> list[DocRecord]:
-        """`complete_doc` for several documents with one set of flushes (a build completes the documents
-        of a write batch together; each flush costs tens of milliseconds).
+        """Make documents recorded with `begin_doc` visible to search: flush their pages and tokens, then
+        mark them complete (indexed_at set) — one set of flushes for all (a build completes the documents a
+        write batch finishes together; each flush costs tens of milliseconds). Returns the updated records.
 
         Raises:
             RetrieverError: a document is not in the manifest (none is marked complete then).

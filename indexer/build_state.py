@@ -1,0 +1,51 @@
+"""What a build keeps track of: its options, each planned document, and each document being written."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from indexer.auto_mode import DEFAULT_MAX_COMPRESSION
+from retriever.records import DocRecord
+
+
+@dataclass
+class BuildOptions:
+    mode: str = "base"  # or "auto": a mode per page (indexer/auto_mode.py)
+    max_tiles: int | None = None  # tile cap of a tiled mode (None: the mode's default)
+    max_compression: float = DEFAULT_MAX_COMPRESSION  # auto: most text tokens per vision token
+    workers: int = 1
+    batch_pages: int = 32
+    write_threads: int = 1  # batches written at once (while the next is prepared)
+    ocr: bool = True
+    shard: tuple[int, int] = (0, 1)  # (k, n): this run takes the files whose path hashes to k modulo n
+
+
+@dataclass
+class Planned:
+    """A document the build will (re)write: its pages still to write (`todo`), in plan order."""
+
+    path: Path
+    doc_id: str
+    n_pages: int
+    size: int
+    todo: list[int] = field(default_factory=list)
+    fresh: bool = True  # no manifest row existed: no earlier token rows can linger, nothing to replace
+
+
+@dataclass(eq=False)
+class Writing:
+    """A document being written: its manifest record, pages not yet written, and its error once failed."""
+
+    planned: Planned
+    record: DocRecord
+    left: int
+    error: str | None = None
+
+    @property
+    def doc_id(self) -> str:
+        return self.planned.doc_id
+
+    @property
+    def source(self) -> str:
+        return self.record.source
