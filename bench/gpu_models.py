@@ -40,10 +40,9 @@ def build(cls: type, config: object, device: torch.device, dtype: torch.dtype) -
     from encoder.checkpoint import keep_fp32_tensors
 
     keep_fp32_tensors(model)  # the MoE routers stay float32, as the product loads them
-    for module in model.modules():  # SAM's relative-position tables start at zero, a checkpoint's do not:
-        if getattr(module, "use_rel_pos", False) and hasattr(
-            module, "rel_pos_h"
-        ):  # make the row checks count
+    # SAM's relative-position tables start at zero, a checkpoint's do not: random ones make row checks count.
+    for module in model.modules():
+        if getattr(module, "use_rel_pos", False) and hasattr(module, "rel_pos_h"):
             torch.nn.init.normal_(module.rel_pos_h, std=0.1)
             torch.nn.init.normal_(module.rel_pos_w, std=0.1)
     return model
@@ -109,14 +108,15 @@ def set_sam_attention(model: torch.nn.Module, variant: str) -> None:
     """Every SAM attention module of `model` to one variant, in place (the same parameters): "sdpa"
     (transformers' dense relative-position bias, its gather index on the device), "folded" (the encoder's GPU
     default) or "flex" (encoder/sam_attention.py)."""
-    from transformers.models.deepseek_ocr2.modeling_deepseek_ocr2 import DeepseekOcr2SamVisionAttention
-
-    from encoder.sam_attention import SamFlexAttention, SamFoldedAttention, SamSdpaAttention
+    from encoder.sam_attention import (
+        SamFlexAttention,
+        SamFoldedAttention,
+        SamSdpaAttention,
+        swap_sam_attention,
+    )
 
     cls = {"sdpa": SamSdpaAttention, "folded": SamFoldedAttention, "flex": SamFlexAttention}[variant]
-    for module in model.modules():
-        if isinstance(module, DeepseekOcr2SamVisionAttention):
-            module.__class__ = cls
+    swap_sam_attention(model, cls)
 
 
 def product_attention(device: torch.device) -> str:

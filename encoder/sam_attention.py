@@ -169,18 +169,24 @@ class SamFoldedAttention(_DecomposedSamAttention):
         return _fold(query, key, value, rel_h, rel_w, height, width, self.scale)
 
 
-def use_folded_attention(model: nn.Module) -> int:
-    """Swap every SAM attention module under `model` to SamFoldedAttention (same parameters, in place).
+def swap_sam_attention(model: nn.Module, cls: type[DeepseekOcr2SamVisionAttention]) -> int:
+    """Swap every SAM attention module under `model` that is not yet a `cls` to `cls` (same parameters, in
+    place); `cls` is one of this module's variants or transformers' SAM attention class.
 
     Returns:
         How many modules were swapped.
     """
     swapped = 0
     for module in model.modules():
-        if isinstance(module, DeepseekOcr2SamVisionAttention) and not isinstance(module, SamFoldedAttention):
-            module.__class__ = SamFoldedAttention
+        if isinstance(module, DeepseekOcr2SamVisionAttention) and not isinstance(module, cls):
+            module.__class__ = cls
             swapped += 1
     return swapped
+
+
+def use_folded_attention(model: nn.Module) -> int:
+    """`swap_sam_attention` to SamFoldedAttention; returns how many modules were swapped."""
+    return swap_sam_attention(model, SamFoldedAttention)
 
 
 class SamFlexAttention(_DecomposedSamAttention):

@@ -300,7 +300,7 @@ class IndexBuilder:
                     continue
                 doc.left -= len(records)
                 report.pages_written += len(records)
-                self.emit({"event": "pages", "path": doc.record.source, "written": len(records)})
+                self.emit({"event": "pages", "path": doc.source, "written": len(records)})
                 if not doc.left:
                     finished.append(doc)
             self._complete(finished, report)
@@ -312,8 +312,8 @@ class IndexBuilder:
     def _complete(self, docs: list[Writing], report: BuildReport) -> None:
         """Mark documents whose pages are all written complete (one flush for all), then drop older
         versions of their sources."""
-        for record in self.store.complete_docs([doc.planned.doc_id for doc in docs]):
-            doc = next(d for d in docs if d.planned.doc_id == record.doc_id)
+        completed = self.store.complete_docs([doc.doc_id for doc in docs])  # in the order asked
+        for doc, record in zip(docs, completed, strict=True):
             replaced = self._drop_older_versions(record.source, record.doc_id)
             status = "replaced" if replaced else "indexed"
             self._record(report, FileOutcome(record.source, status, record.doc_id, doc.planned.n_pages))
@@ -330,7 +330,7 @@ class IndexBuilder:
         writer.drain()
         for doc in docs:
             self.store.fail_doc(doc.record, message)
-            self._record(report, FileOutcome(doc.record.source, "failed", doc.planned.doc_id, error=message))
+            self._record(report, FileOutcome(doc.source, "failed", doc.doc_id, error=message))
 
     def _waited(self, pages: Iterator[ExtractedPage]) -> Iterator[ExtractedPage]:
         """`pages`, timing how long the build waits for them (stage "extract")."""
