@@ -93,6 +93,11 @@ class Settings(BaseSettings):
     encoder: EncoderName = Field("none", description="Vision encoder; 'none' is the lite profile.")
     weights_dir: Path | None = Field(None, description="Local directory holding the model's weights.")
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    encoder_compile: bool = Field(
+        False,
+        description="Builds run the deepseek-ocr encoder's SAM and CLIP towers through torch.compile: a Base "
+        "batch 1.7x faster on an H200 after a first batch of ~50 s (docs/BENCHMARKS.md); for large builds.",
+    )
     vision_query_leg: bool = Field(
         True, description="Encode queries typeset as a page and search vision_vec too."
     )

@@ -110,7 +110,8 @@ def make_tokenizer(texts: list[str], folder: Path, vocab_size: int = 16_000, pad
 
 def make_weights(folder: Path, texts: list[str], tiny: bool = False) -> Path:
     """A random DeepSeek-OCR v1 at the released shapes (bf16, built on the GPU), or the tiny test shapes
-    (`tiny`, float32 on the CPU: a smoke test), in the official layout, with the tokenizer beside it."""
+    (`tiny`, float32 on the CPU: a smoke test), in the official layout, with the tokenizer beside it.
+    The corpus is the same for a seed, so weights a finished earlier run wrote in `folder` are reused."""
     import torch
 
     from bench.gpu_models import build
@@ -118,6 +119,9 @@ def make_weights(folder: Path, texts: list[str], tiny: bool = False) -> Path:
     from encoder.deepseek_ocr import DeepseekOcrForConditionalGeneration
     from encoder.deepseek_ocr_config import DeepseekOcrConfig
 
+    done = folder / ".complete"  # written last: a second run of the same corpus reuses the weights
+    if done.exists() and done.read_text() == ("tiny" if tiny else "released"):
+        return folder
     folder.mkdir(parents=True, exist_ok=True)
     config = DeepseekOcrConfig.tiny() if tiny else DeepseekOcrConfig()
     pad_to = 0 if tiny else config.text.vocab_size
@@ -130,6 +134,7 @@ def make_weights(folder: Path, texts: list[str], tiny: bool = False) -> Path:
     model = build(DeepseekOcrForConditionalGeneration, config, device, dtype)
     write_synthetic_checkpoint(model, folder, dtype=dtype)
     del model
+    done.write_text("tiny" if tiny else "released")
     return folder
 
 

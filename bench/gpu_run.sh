@@ -1,6 +1,6 @@
 #!/bin/bash
 # On the GPU machine (device tool), from the tree's root: the runs of issues 13 and 18.
-#   bash bench/gpu_run.sh encode|e2e|compaction|all|-- CMD...
+#   bash bench/gpu_run.sh encode|e2e|levers|compaction|all|-- CMD...
 # Unpacks .device/site.tar.xz (bench/gpu_carry.sh) to /tmp/site once per machine; outputs go to $OUT.
 cd "$(dirname "$0")/.." || exit 1
 if [ ! -d /tmp/site/pymilvus ]; then
@@ -19,6 +19,10 @@ e2e() {
   python3 bench/e2e_gpu.py --pages 2000 --answers 50 --workers 12 --json-out "$OUT/e2e.json" \
     --record "$OUT/bench-e2e.md" 2>&1 | tee "$OUT/e2e.txt"
 }
+levers() {  # the build again (same corpus and weights): compiled encoder, 4 writer threads
+  python3 bench/e2e_gpu.py --pages 2000 --workers 12 --steps build --compile --write-threads 4 \
+    --json-out "$OUT/e2e-levers.json" 2>&1 | tee "$OUT/e2e-levers.txt"
+}
 compaction() {
   python3 bench/compaction.py --pages 1000 --device cuda --record "$OUT/bench-compact.md" 2>&1 |
     tee "$OUT/compact.txt"
@@ -26,8 +30,9 @@ compaction() {
 case "${1:-}" in
   encode) encode ;;
   e2e) e2e ;;
+  levers) levers ;;
   compaction) compaction ;;
-  all) encode && e2e ;;
+  all) encode && e2e && levers ;;
   --) shift && "$@" 2>&1 | tee "$OUT/cmd.txt" ;;
-  *) echo "usage: gpu_run.sh encode|e2e|compaction|all|-- CMD..." >&2 && exit 2 ;;
+  *) echo "usage: gpu_run.sh encode|e2e|levers|compaction|all|-- CMD..." >&2 && exit 2 ;;
 esac

@@ -71,6 +71,12 @@ def _relative_index(q_size: int, k_size: int, device: torch.device) -> torch.Ten
     return relative.long().to(device)
 
 
+def _uncached_when_compiling(function: Any) -> Any:
+    """A `functools.cache`d table maker, or under torch.compile the function itself: the compiled graph
+    holds the table as a constant, and dynamo would otherwise warn that it traces past the cache."""
+    return function.__wrapped__ if torch.compiler.is_compiling() else function
+
+
 def rel_pos_table(q_size: int, k_size: int, rel_pos: torch.Tensor) -> torch.Tensor:
     """`DeepseekOcr2SamVisionAttention.get_rel_pos` with the gather index cached on the device.
 
@@ -82,7 +88,7 @@ def rel_pos_table(q_size: int, k_size: int, rel_pos: torch.Tensor) -> torch.Tens
         rel_pos.reshape(1, rel_pos.shape[0], -1).transpose(1, 2), size=max_rel_dist, mode="linear"
     )
     resized = resized.reshape(-1, max_rel_dist).permute(1, 0)  # (2*max-1, C)
-    return resized[_relative_index(q_size, k_size, resized.device)]
+    return resized[_uncached_when_compiling(_relative_index)(q_size, k_size, resized.device)]
 
 
 class SamSdpaAttention(DeepseekOcr2SamVisionSdpaAttention):
@@ -114,7 +120,7 @@ def _fold(
     pad = folded - dim - height - width
     q = torch.cat([query * scale, rel_h.to(query.dtype), rel_w.to(query.dtype)], dim=-1)
     q = nn.functional.pad(q, (0, pad))
-    positions = _key_positions(height, width, pad, key.device, key.dtype)
+    positions = _uncached_when_compiling(_key_positions)(height, width, pad, key.device, key.dtype)
     k = torch.cat([key, positions.expand(*key.shape[:-1], -1)], dim=-1)
     v = nn.functional.pad(value, (0, folded - dim))  # the same head dim for every SDPA backend
     out = nn.functional.scaled_dot_product_attention(q, k, v, scale=1.0)

@@ -13,13 +13,12 @@ document is written, completed or failed on its own. Crash safety comes from ord
 from __future__ import annotations
 
 import hashlib
-import itertools
 import multiprocessing
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
@@ -31,7 +30,8 @@ from indexer.auto_mode import AUTO, TokenCounter, check_max_compression
 from indexer.build_state import BuildOptions, Planned, Writing
 from indexer.documents import open_document
 from indexer.errors import SourceError
-from indexer.extract import ExtractedPage, extract_pages
+from indexer.extract import ExtractedPage
+from indexer.extract_stream import ExtractTask, extracted_documents
 from indexer.page_modes import encode_in_modes, page_modes
 from indexer.page_records import records_by_document
 from indexer.report import BuildReport, Event, FileOutcome
@@ -40,8 +40,6 @@ from indexer.writer import BackgroundWriter
 from retriever.errors import RetrieverError
 from retriever.records import DocRecord, PageRecord
 from retriever.store import IndexStore
-
-PAGES_PER_TASK = 8  # pages a worker extracts per task: large enough to amortise IPC, small enough to balance
 
 
 class Embedder(Protocol):
@@ -90,6 +88,7 @@ class IndexBuilder:
         self.emit = on_event or (lambda event: None)
         self._stages: defaultdict[str, float] = defaultdict(float)
         self._stages_lock = threading.Lock()  # writer threads add their seconds too
+        self._encoder: ThreadPoolExecutor | None = None  # the encoder's thread while a build runs
 
     @contextmanager
     def _timed(self, stage: str) -> Iterator[None]:
@@ -115,7 +114,11 @@ class IndexBuilder:
             context.set_forkserver_preload(["indexer.extract"])
             pool = ProcessPoolExecutor(self.options.workers, mp_context=context)
         try:
-            self._index_all(self._extracted(plan, pool), report)
+            # Workers cut the views when the encoder names its mode (parallel resizing, smaller pickles).
+            # Auto mode: the mode is chosen here, per page, so the workers send the raster and a figure probe.
+            view_mode = None if self.auto else getattr(self.vision, "view_mode", None)
+            task = ExtractTask(self.options.ocr, self.vision is not None, view_mode, self.auto)
+            self._index_all(extracted_documents(plan, task, pool, self.options.workers), report)
         finally:
             if pool is not None:
                 pool.shutdown(cancel_futures=True)
@@ -173,48 +176,6 @@ class IndexBuilder:
         report.outcomes.append(outcome)
         self.emit(outcome.as_event())
 
-    # -- extraction: pages of all planned documents flow through the worker pool in order --
-
-    def _extracted(
-        self, plan: list[Planned], pool: ProcessPoolExecutor | None
-    ) -> Iterator[tuple[Planned, Iterator[ExtractedPage]]]:
-        """Each planned document with a lazy stream of its extracted pages, in plan order. Workers run
-        ahead by a bounded window, across document boundaries, so small documents keep them busy."""
-        tasks = [(i, chunk) for i, p in enumerate(plan) for chunk in _chunks(p.todo, PAGES_PER_TASK)]
-        groups = itertools.groupby(self._task_results(plan, tasks, pool), key=lambda result: result[0])
-        current = next(groups, None)
-        for i, planned in enumerate(plan):
-            if current is not None and current[0] == i:
-                yield planned, _pages(item for _, item in current[1])
-                current = next(groups, None)  # groupby skips what a failed document left unread
-            elif not planned.todo:
-                yield planned, iter(())  # nothing left to extract: a resumed, fully written document
-            else:  # the stream ended early: never let such a document pass as complete with no pages
-                yield planned, _pages([RuntimeError("page extraction stopped before this document")])
-
-    def _task_results(
-        self, plan: list[Planned], tasks: list[tuple[int, list[int]]], pool: ProcessPoolExecutor | None
-    ) -> Iterator[tuple[int, list[ExtractedPage] | Exception]]:
-        # Workers cut the views when the encoder names its mode (parallel resizing, smaller pickles).
-        # Auto mode: the mode is chosen here, per page, so the workers send the raster and a figure probe.
-        view_mode = None if self.auto else getattr(self.vision, "view_mode", None)
-        with_image, ocr, auto = self.vision is not None, self.options.ocr, self.auto
-        args = [(str(plan[i].path), chunk, ocr, with_image, view_mode, auto) for i, chunk in tasks]
-        window = max(2, 2 * self.options.workers)
-        futures: dict[int, Future[list[ExtractedPage]]] = {}
-        for k, (i, _) in enumerate(tasks):
-            try:
-                if pool is not None:
-                    for ahead in range(k, min(k + window, len(tasks))):
-                        if ahead not in futures:
-                            futures[ahead] = pool.submit(extract_pages, *args[ahead])
-                result = futures.pop(k).result() if pool is not None else extract_pages(*args[k])
-            except Exception as exc:  # an unreadable page, or a broken pool, fails documents, not the job
-                futures.pop(k, None)
-                yield i, exc
-                continue
-            yield i, result
-
     # -- writing: pages of consecutive documents share batches (a GPU batch spans small documents) --
 
     def _index_all(
@@ -225,6 +186,9 @@ class IndexBuilder:
         dropped from the batch in hand and failed after its queued writes have landed."""
         threads = self.options.write_threads
         writer = BackgroundWriter(depth=threads, threads=threads)
+        # One thread runs the encoder, batch after batch, so the GPU encodes one batch while this thread
+        # gathers and embeds the next and the writers store the one before (the writes wait for it).
+        self._encoder = ThreadPoolExecutor(1, "vtrag-encoder") if self.vision is not None else None
         batch: list[tuple[Writing, ExtractedPage]] = []
         try:
             for planned, pages in documents:
@@ -249,7 +213,9 @@ class IndexBuilder:
                 self._submit(batch, writer, report)
             writer.drain()
         finally:
-            writer.close()
+            writer.close()  # every queued write has waited for its encode
+            if self._encoder is not None:
+                self._encoder.shutdown(cancel_futures=True)
 
     def _begin(self, planned: Planned) -> Writing:
         record = DocRecord(
@@ -267,27 +233,34 @@ class IndexBuilder:
     def _submit(
         self, batch: list[tuple[Writing, ExtractedPage]], writer: BackgroundWriter, report: BuildReport
     ) -> None:
-        """Prepare a batch here (embed, encode) and queue its writes, one `write_pages` per document."""
+        """Embed a batch here, start its encode, and queue its writes (one `write_pages` per document), which
+        wait for the encode."""
         batch = [(doc, page) for doc, page in batch if doc.error is None]  # failed since it was batched
         docs = list(dict.fromkeys(doc for doc, _ in batch))
         if not batch:
             return
         try:
-            prepared = self._prepare_batch(batch)
+            records = self._prepare_batch(batch)
         except RetrieverError:
             raise
-        except Exception as exc:  # a page the encoder cannot take fails the documents it was batched with
+        except Exception as exc:  # text the embedder cannot take fails the documents it was batched with
             self._fail(docs, exc, writer, report)
             return
+        prepared: list[tuple[Writing, list[PageRecord], dict[int, Any] | None]] = []
         failed: list[tuple[Writing, Exception]] = []
 
         def write() -> None:
-            for doc, records, tokens in prepared:
+            try:
+                prepared.extend(records())
+            except Exception as exc:  # a page the encoder cannot take fails the documents it was batched with
+                failed.extend((doc, exc) for doc in docs)
+                return
+            for doc, records_, tokens in prepared:
                 if doc.error is not None:
                     continue
                 try:
                     with self._timed("write"):
-                        self.store.write_pages(records, tokens, replace=not doc.planned.fresh)
+                        self.store.write_pages(records_, tokens, replace=not doc.planned.fresh)
                 except RetrieverError:
                     raise
                 except Exception as exc:
@@ -343,22 +316,35 @@ class IndexBuilder:
 
     def _prepare_batch(
         self, batch: list[tuple[Writing, ExtractedPage]]
-    ) -> list[tuple[Writing, list[PageRecord], dict[int, Any] | None]]:
-        """Per document of the batch: its page records and token rows. The batch's text is embedded and its
-        pages encoded in one call each, whatever documents they come from (nothing written)."""
+    ) -> Callable[[], list[tuple[Writing, list[PageRecord], dict[int, Any] | None]]]:
+        """Embed the batch's text (one call, whatever documents the pages come from) and start encoding its
+        pages on the encoder thread. Returns a call that waits for the encode and gives, per document of the
+        batch, its page records and token rows (nothing written)."""
         pages = [page for _, page in batch]
         with self._timed("embed"):
             vectors = self.embedder.embed([p.text for p in pages])
-        rows: list[Any] = [None] * len(pages)
-        pooled: list[list[float] | None] = [None] * len(pages)
         o = self.options
         modes = page_modes(pages, o.mode, o.max_tiles, o.max_compression, self.count_tokens)
-        if self.vision is not None:
-            with self._timed("encode"):
-                encoded = encode_in_modes(self.vision, [p.image for p in pages], modes)
-            rows = [e.rows for e in encoded]
-            pooled = [e.pooled.float().tolist() for e in encoded]
-        return records_by_document(batch, vectors, pooled, modes, rows)
+        encoding = None
+        if self._encoder is not None:
+            encoding = self._encoder.submit(self._encode, [p.image for p in pages], modes)
+            for page in pages:
+                page.image = None  # held by the encode until it is done, not by the batch until written
+
+        def records() -> list[tuple[Writing, list[PageRecord], dict[int, Any] | None]]:
+            rows: list[Any] = [None] * len(pages)
+            pooled: list[list[float] | None] = [None] * len(pages)
+            if encoding is not None:
+                rows, pooled = encoding.result()
+            return records_by_document(batch, vectors, pooled, modes, rows)
+
+        return records
+
+    def _encode(self, images: list[Any], modes: list[Any]) -> tuple[list[Any], list[list[float] | None]]:
+        """On the encoder thread: each page's token rows and pooled vector."""
+        with self._timed("encode"):
+            encoded = encode_in_modes(self.vision, images, modes)
+        return [e.rows for e in encoded], [e.pooled.float().tolist() for e in encoded]
 
     def _drop_older_versions(self, source: str, doc_id: str) -> bool:
         older = [d for d in self.store.docs_by_source(source) if d.doc_id != doc_id]
@@ -371,15 +357,3 @@ def in_shard(path: Path, shard: tuple[int, int]) -> bool:
     """Stable partition by path, so parallel workers over the same tree never take the same file."""
     k, n = shard
     return n == 1 or int(hashlib.sha1(str(path).encode()).hexdigest(), 16) % n == k
-
-
-def _pages(results: Iterable[list[ExtractedPage] | Exception]) -> Iterator[ExtractedPage]:
-    for item in results:
-        if isinstance(item, Exception):
-            raise item
-        yield from item
-
-
-def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

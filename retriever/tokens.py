@@ -291,7 +291,10 @@ def write_tokens(
     """
     blobs = {page_id: encode_tensor(page_id, tensor, token_codec) for page_id, tensor in tensors.items()}
     rows = [row for blob in blobs.values() for row in blob_rows(blob, doc_id)]
-    conn.upsert(collection, rows, row_bytes=CHUNK_CHARS)  # all pages' chunks in as few requests as fit
+    # All pages' chunks in as few requests as fit, as columns: a build's writes are bound by the client's
+    # per-row packing otherwise (Connection.upsert_columns).
+    columns = {field: [row[field] for row in rows] for field in rows[0]} if rows else {}
+    conn.upsert_columns(collection, columns, row_bytes=CHUNK_CHARS)
     if not replace:
         return {page_id: blob.raw_bytes for page_id, blob in blobs.items()}
     # A longer earlier version leaves chunks past the new end; drop them (after the new ones are in) so they

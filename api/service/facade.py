@@ -168,11 +168,14 @@ class Service:
             ocr=self.settings.ocr,
             shard=shard,
         )
+        vision = self.vision.encoder if self.vision else None
+        if vision is not None and self.settings.encoder_compile and not getattr(vision, "full_batches", True):
+            vision.compile()  # v1 only: OCR-2's encoder has no `full_batches` and is built as it is
         return IndexBuilder(
             store,
             self.embedder,
             options,
-            vision=self.vision.encoder if self.vision else None,
+            vision=vision,
             on_event=on_event,
             count_tokens=self._token_counter(store.config.mode),
         ).run(paths)

@@ -2,6 +2,7 @@
 
 import inspect
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -114,6 +115,21 @@ def test_pixel_path_equals_stored_rows_path(model):
                 input_ids=ids, mm_encoder_outputs={"image": BaseModelOutputWithPooling(pooler_output=rows)}
             )
             assert torch.allclose(pixel, native.logits, atol=1e-5)
+
+
+def test_views_sent_as_arrays_give_the_same_inputs_as_pil_views():
+    """Extraction workers send views as arrays (cheaper to pickle and to copy into the pinned buffer); the
+    model must see the same pixels: global view, tiles and grid alike."""
+    views = [modes.make_views(page(1400, 700, seed=8), "gundam"), modes.make_views(page(300, 300), "gundam")]
+    arrays = [v.as_arrays() for v in views]
+    assert all(
+        isinstance(t, np.ndarray) and t.dtype == np.uint8 for t in [arrays[0].global_view, *arrays[0].tiles]
+    )
+    assert [a.grid for a in arrays] == [v.grid for v in views] and arrays[0].n_rows == views[0].n_rows
+    ours, theirs = v1_inputs(arrays), v1_inputs(views)
+    assert theirs["pixel_values_local"] is not None
+    for key in theirs:
+        assert torch.equal(ours[key], theirs[key]), key
 
 
 def test_placeholder_count_must_match(model):

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from indexer import job
+from encoder.vision import EncodedPage
+from indexer import extract_stream
 from indexer.extract import extract_pages
 from indexer.job import BuildOptions, IndexBuilder
 from retriever.records import IndexConfig
@@ -37,7 +39,7 @@ def test_a_broken_worker_pool_fails_documents_and_never_completes_them_empty(
 ) -> None:
     for d in range(10):  # more tasks than the look-ahead window: later submits meet the broken pool
         make_pdf(tmp_path / f"doc{d}.pdf", [f"Document {d} about tide tables."] * 3)
-    monkeypatch.setattr(job, "extract_pages", crash_on_doc1)
+    monkeypatch.setattr(extract_stream, "extract_pages", crash_on_doc1)
     config = IndexConfig("all-MiniLM-L6-v2", 384, "base")
     with IndexStore.open(str(tmp_path / "idx" / "milvus.db"), config) as store:
         report = IndexBuilder(store, ConstantEmbedder(), BuildOptions(workers=workers)).run([tmp_path])
@@ -92,7 +94,7 @@ def test_a_document_that_fails_stays_in_the_manifest_as_failed(
     cut = tmp_path / "cut.pdf"
     cut.write_bytes(whole[: whole.rfind(b"endstream") - 40])
     bad = make_pdf(tmp_path / "bad.pdf", ["A page the stand-in extraction refuses."])
-    monkeypatch.setattr(job, "extract_pages", fail_on_bad)
+    monkeypatch.setattr(extract_stream, "extract_pages", fail_on_bad)
     config = IndexConfig("all-MiniLM-L6-v2", 384, "base")
     with IndexStore.open(str(tmp_path / "idx" / "milvus.db"), config) as store:
         for _ in range(2):
@@ -119,7 +121,7 @@ class CountingEmbedder(ConstantEmbedder):
 
 def fail_in_second_chunk(path: str, pages: list[int], *args: object) -> object:
     """The long document's second extraction task fails, after its first pages were batched."""
-    if path.endswith("long.pdf") and pages[0] > job.PAGES_PER_TASK:
+    if path.endswith("long.pdf") and pages[0] > extract_stream.PAGES_PER_TASK:
         raise RuntimeError(f"page {pages[0]} cannot be rendered")
     return extract_pages(path, pages, *args)  # type: ignore[arg-type]
 
@@ -134,7 +136,7 @@ def test_small_documents_share_batches_and_a_failure_fails_only_its_document(
     for name in ("a", "b", "c", "d"):
         make_pdf(tmp_path / f"{name}.pdf", [f"Document {name}, page {n}." for n in (1, 2, 3)])
     make_pdf(tmp_path / "long.pdf", [f"Long document, page {n}." for n in range(1, 11)])
-    monkeypatch.setattr(job, "extract_pages", fail_in_second_chunk)
+    monkeypatch.setattr(extract_stream, "extract_pages", fail_in_second_chunk)
     embedder = CountingEmbedder()
     config = IndexConfig("all-MiniLM-L6-v2", 384, "base")
     with IndexStore.open(str(tmp_path / "idx" / "milvus.db"), config) as store:
@@ -152,3 +154,67 @@ def test_small_documents_share_batches_and_a_failure_fails_only_its_document(
     # a, b, c, d (3 pages each) and long's first 8 pages in plan order, 4 to a batch across files:
     # [a1-3 b1] [b2-3 c1-2] [c3 d1-3] [long1-4] [long5-8]; long's are embedded, then dropped.
     assert embedder.batches == [4, 4, 4, 4, 4]
+
+
+class GatedEncoder:
+    """Stand-in vision encoder (8-dim rows, no view mode: pages come as rasters). Its first call waits until
+    the build has embedded the next batch — only possible when encoding runs beside the build's thread —
+    and it refuses any batch holding a page of `bad_text`."""
+
+    def __init__(self, embedded_next: threading.Event, bad_text: str) -> None:
+        self.embedded_next, self.bad_text = embedded_next, bad_text
+        self.calls = 0
+        self.overlapped = False
+        self.threads: set[str] = set()
+        self.texts: list[str] = []
+
+    def encode(self, images: list, mode: object = None) -> list[EncodedPage]:
+        self.calls += 1
+        self.threads.add(threading.current_thread().name)
+        if self.calls == 1:
+            self.overlapped = self.embedded_next.wait(timeout=20)
+        if any(self.bad_text in t for t in self.texts[: len(images)]):
+            raise RuntimeError("a page the encoder cannot take")
+        del self.texts[: len(images)]
+        return [
+            EncodedPage(torch.full((3, 8), 0.5, dtype=torch.bfloat16), torch.ones(8) / 8**0.5) for _ in images
+        ]
+
+
+class SignallingEmbedder(ConstantEmbedder):
+    def __init__(self, encoder: GatedEncoder, embedded_next: threading.Event) -> None:
+        self.encoder, self.embedded_next, self.batches = encoder, embedded_next, 0
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        self.encoder.texts += texts  # what the encoder's next pages say (it sees only their rasters)
+        self.batches += 1
+        if self.batches == 2:
+            self.embedded_next.set()
+        return super().embed(texts)
+
+
+def test_pages_are_encoded_beside_the_build_and_an_encode_failure_fails_only_its_batch(
+    tmp_path: Path,
+) -> None:
+    """The encoder runs on its own thread, so the next batch is gathered and embedded while one is encoded
+    (a GPU is kept busy); a batch the encoder refuses fails exactly the documents it held — whose pages
+    written earlier are removed — and the others complete whole with their rows."""
+    for name in ("a", "b", "c", "d"):
+        make_pdf(tmp_path / f"{name}.pdf", [f"Document {name}, page {n}." for n in (1, 2)])
+    embedded_next = threading.Event()
+    encoder = GatedEncoder(embedded_next, bad_text="Document c, page 2")
+    config = IndexConfig("all-MiniLM-L6-v2", 384, "base", encoder="stand-in", vision_dim=8)
+    with IndexStore.open(str(tmp_path / "idx" / "milvus.db"), config) as store:
+        options = BuildOptions(batch_pages=3, write_threads=2)
+        embedder = SignallingEmbedder(encoder, embedded_next)
+        report = IndexBuilder(store, embedder, options, vision=encoder).run([tmp_path])
+        statuses = {Path(o.path).name: o.status for o in report.outcomes}
+        # batches [a1 a2 b1] [b2 c1 c2] [d1 d2]: the second is refused
+        assert statuses == {"a.pdf": "indexed", "b.pdf": "failed", "c.pdf": "failed", "d.pdf": "indexed"}
+        assert encoder.overlapped and encoder.threads == {"vtrag-encoder_0"}
+        for doc in store.list_docs("complete"):
+            tokens = store.get_tokens([f"{doc.doc_id}:{n}" for n in (1, 2)])
+            assert len(tokens) == 2 and all(t.shape == (3, 8) for t in tokens.values())
+        for doc in store.list_docs("failed"):
+            assert "cannot take" in doc.error and store.existing_pages(doc.doc_id) == set()
+        assert store.stats()["pages"] == 4 and store.audit()["orphan_pages"] == 0
