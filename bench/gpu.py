@@ -116,9 +116,11 @@ def encode_cases(backend: str, tiny: bool) -> list[tuple[str, int, tuple | None,
     return [(n, s, t, 2 if tiny else b) for n, s, t, b in cases]
 
 
-def bench_encoder_path(model, clock: Clock, tiny: bool) -> Result:
+def bench_encoder_path(model, clock: Clock, tiny: bool, compiled: bool = False) -> Result:
     """Base through `DeepseekOcrEncoder.encode` from pages already cut into views (as the indexer's workers
-    hand them over): host stacking, pinned transfer, forward, rows and pooled vectors back on the host."""
+    hand them over): host stacking, pinned transfer, forward, rows and pooled vectors back on the host.
+    `compiled`: after `DeepseekOcrEncoder.compile` (`vtrag index build --compile`); compiles the model's
+    towers for good, so it runs last."""
     from PIL import Image
 
     from encoder.modes import make_views
@@ -127,9 +129,15 @@ def bench_encoder_path(model, clock: Clock, tiny: bool) -> Result:
     pages = 4 if tiny else 128
     encoder = DeepseekOcrEncoder(model, mode="base", batch_size=2 if tiny else 32, workers=1)
     views = [make_views(Image.effect_noise((1240, 1754), 64).convert("RGB"), "base") for _ in range(pages)]
-    seconds = clock.median(lambda: encoder.encode(views))
     note = f"{pages} pages in batches of {encoder.batch_size}, rows + pooled back on the host"
-    label = f"encode base [DeepseekOcrEncoder ({product_attention(clock.device)}), pre-cut views]"
+    if compiled:
+        encoder.compile()
+        started = time.perf_counter()
+        encoder.encode(views[: encoder.batch_size])
+        note += f"; first batch (compile) {time.perf_counter() - started:.0f} s"
+    seconds = clock.median(lambda: encoder.encode(views))
+    variant = product_attention(clock.device) + (", torch.compile" if compiled else "")
+    label = f"encode base [DeepseekOcrEncoder ({variant}), pre-cut views]"
     return Result("v1", label, pages / seconds, "pages/s", note)
 
 
@@ -285,6 +293,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--decode", default="dynamic,static", help="decode loops: dynamic, static")
     parser.add_argument("--check", action="store_true", help="also compare the fast paths' numerics")
     parser.add_argument("--modes", default="", help="comma list of encode cases to time (default: all)")
+    parser.add_argument(
+        "--compile-product", action="store_true", help="last: the product's encode path after torch.compile"
+    )
     args = parser.parse_args(argv)
     encode_variants = [v for v in args.encode.split(",") if v]
     decode_variants = [v for v in args.decode.split(",") if v]
@@ -337,6 +348,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.check:
             tokenizer, stored, prompt = decode_context(model, device, dtype)
             checks += [(backend, *c) for c in decoder_checks(model, tokenizer, stored, prompt)]
+        if args.compile_product and backend == "v1":
+            results.append(bench_encoder_path(model, clock, args.tiny, compiled=True))
         del model
         if cuda:
             torch.cuda.empty_cache()

@@ -1,6 +1,7 @@
 #!/bin/bash
 # On the GPU machine (device tool), from the tree's root: the runs of issues 13 and 18.
-#   bash bench/gpu_run.sh encode|e2e|levers|compaction|all|-- CMD...
+#   bash bench/gpu_run.sh encode|e2e|levers|builds|compaction|all|-- CMD...
+# encode (~4 min) and builds (= e2e + levers, ~5 min) fit one device call each; all (~9 min) is both at once.
 # Unpacks .device/site.tar.xz (bench/gpu_carry.sh) to /tmp/site once per machine; outputs go to $OUT.
 cd "$(dirname "$0")/.." || exit 1
 if [ ! -d /tmp/site/pymilvus ]; then
@@ -12,7 +13,7 @@ python3 -c "import torch, transformers, pymupdf, pymilvus; print(torch.__version
 pymupdf.__version__, pymilvus.__version__)" | tee -a "$OUT/env.txt"
 encode() {
   python3 bench/gpu.py --backends v1 --modes product,base --encode sdpa,folded --decode static --iters 3 \
-    --check 2>&1 | tee "$OUT/gpu.txt"
+    --check --compile-product 2>&1 | tee "$OUT/gpu.txt"
   python3 bench/gpu_profile.py --prefill --ops 12 --iters 5 2>&1 | tee "$OUT/prefill.txt"
 }
 e2e() {
@@ -31,8 +32,9 @@ case "${1:-}" in
   encode) encode ;;
   e2e) e2e ;;
   levers) levers ;;
+  builds) e2e && levers ;;
   compaction) compaction ;;
   all) encode && e2e && levers ;;
   --) shift && "$@" 2>&1 | tee "$OUT/cmd.txt" ;;
-  *) echo "usage: gpu_run.sh encode|e2e|levers|compaction|all|-- CMD..." >&2 && exit 2 ;;
+  *) echo "usage: gpu_run.sh encode|e2e|levers|builds|compaction|all|-- CMD..." >&2 && exit 2 ;;
 esac

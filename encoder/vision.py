@@ -163,6 +163,7 @@ class DeepseekOcrEncoder:
         self.workers = workers
         self.dim = model.config.text.hidden_size
         self.full_batches = False  # pad short batches to batch_size (set by `compile`)
+        self._copy_stream: torch.cuda.Stream | None = None  # a GPU's rows come home on it (encode_views)
 
     def compile(self) -> None:
         """`torch.compile` the SAM and CLIP towers, for builds (`encoder_compile`): on an H200 a Base batch
@@ -204,8 +205,12 @@ class DeepseekOcrEncoder:
         """Encode pages already cut into views (`encoder.modes.make_views`), batch_size pages per forward.
 
         One batch in flight: batch k+1's pixels are prepared and its forward queued before batch k's rows
-        are copied back, so on a GPU the host work overlaps the encoding."""
+        are collected, and on a GPU batch k's rows travel home on a side stream right behind batch k's
+        forward, so collecting them does not wait for batch k+1: the host prepares batch k+2 while the GPU
+        runs k+1."""
         weight = _param(self.model)
+        if weight.device.type == "cuda" and self._copy_stream is None:
+            self._copy_stream = torch.cuda.Stream(weight.device)
         pages: list[EncodedPage] = []
         queued = None
         for batch in _batches(views, self.batch_size):
@@ -213,20 +218,56 @@ class DeepseekOcrEncoder:
             if self.full_batches:
                 batch += [batch[-1]] * (self.batch_size - size)
             out = self.model.get_image_features(**v1_inputs(batch, weight.device, weight.dtype))
+            flight = _send_home(out, size, self._copy_stream)
             if queued is not None:
-                pages += _collect(*queued)
-            queued = (out, size)
+                pages += _collect(queued)
+            queued = flight
         if queued is not None:
-            pages += _collect(*queued)
+            pages += _collect(queued)
         return pages
 
 
-def _collect(out: Any, size: int) -> list[EncodedPage]:
-    """EncodedPages of the first `size` pages of one v1 forward's output (waits for it on a GPU)."""
-    pooled = F.normalize(out.last_hidden_state[:size].float().mean(dim=1), dim=-1).cpu()  # global grid only
+@dataclass
+class _InFlight:
+    """One forward's rows (its first pages, concatenated) and pooled vectors on their way to the host:
+    there once `copied` has fired (None: they were computed there)."""
+
+    rows: torch.Tensor
+    pooled: torch.Tensor
+    counts: list[int]
+    copied: torch.cuda.Event | None
+
+
+def _send_home(out: Any, size: int, copy_stream: torch.cuda.Stream | None) -> _InFlight:
+    """Queue the rows and pooled vectors of the first `size` pages of a v1 forward's output, then (on a GPU)
+    their copy into pinned host memory on `copy_stream`, ordered after the forward only."""
     kept = out.pooler_output[:size]
-    rows = torch.cat(kept).cpu().split([r.shape[0] for r in kept])
-    return [EncodedPage(rows=r.clone(), pooled=p) for r, p in zip(rows, pooled, strict=True)]  # own storage
+    rows = torch.cat(kept)
+    pooled = F.normalize(out.last_hidden_state[:size].float().mean(dim=1), dim=-1)  # global grid only
+    counts = [r.shape[0] for r in kept]
+    if copy_stream is None:
+        return _InFlight(rows, pooled, counts, None)
+    copy_stream.wait_stream(torch.cuda.current_stream(rows.device))
+    with torch.cuda.stream(copy_stream):
+        home = [
+            torch.empty(t.shape, dtype=t.dtype, pin_memory=True).copy_(t, non_blocking=True)
+            for t in (rows, pooled)
+        ]
+        copied = torch.cuda.Event()
+        copied.record(copy_stream)
+    for t in (rows, pooled):
+        t.record_stream(copy_stream)  # the allocator keeps them until the copy has read them
+    return _InFlight(home[0], home[1], counts, copied)
+
+
+def _collect(flight: _InFlight) -> list[EncodedPage]:
+    """EncodedPages of one forward (waits for its copy on a GPU), each in storage of its own: a page kept
+    by the build does not hold its batch's buffer (pinned memory, on a GPU)."""
+    if flight.copied is not None:
+        flight.copied.synchronize()
+    pooled = flight.pooled.clone() if flight.copied is not None else flight.pooled
+    rows = flight.rows.split(flight.counts)
+    return [EncodedPage(rows=r.clone(), pooled=p) for r, p in zip(rows, pooled, strict=True)]
 
 
 class DeepseekOcr2Encoder:
