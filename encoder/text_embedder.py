@@ -23,6 +23,7 @@ does not pay seconds of imports for a query vector.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from pathlib import Path
@@ -119,6 +120,7 @@ class TextEmbedder:
             raise ValueError(f"{model_dir} holds a {hidden}-d model, not {MODEL_NAME} ({self.dim}-d)")
         self._model: Any = None
         self._session: Any = None
+        self._stream: Any = None  # the torch backend's CUDA stream on a GPU
         self._last_query: tuple[str, np.ndarray] | None = None
         if backend == "onnx-int8":
             self._session = text_onnx.int8_session(model_dir, cache_dir)
@@ -129,6 +131,10 @@ class TextEmbedder:
             with quiet_loading():
                 model = AutoModel.from_pretrained(str(model_dir), local_files_only=True)
             self._model = text_onnx.pooled_module(model.to(torch.device(device)))
+            # A GPU build runs the page encoder on the default stream from its own thread: on a stream of
+            # its own the page text's embedding does not queue behind a whole encoder batch, and the build's
+            # thread hands the encoder its next batch in time.
+            self._stream = torch.cuda.Stream(device) if torch.device(device).type == "cuda" else None
 
     def token_ids(self, texts: list[str]) -> list[list[int]]:
         """The WordPiece ids of each text, without [CLS]/[SEP] and uncut."""
@@ -195,9 +201,10 @@ class TextEmbedder:
         import torch
 
         assert self._model is not None
-        input_ids, mask = (torch.from_numpy(a).to(self.device) for a in text_onnx.pad_batch(batch, self._pad))
-        with torch.inference_mode():
-            return self._model(input_ids, mask).float().cpu().numpy()  # (B, dim), pooled and normalised
+        on_stream = torch.cuda.stream(self._stream) if self._stream is not None else contextlib.nullcontext()
+        with on_stream, torch.inference_mode():  # .cpu() then waits for this stream's work only
+            ids, mask = (torch.from_numpy(a).to(self.device) for a in text_onnx.pad_batch(batch, self._pad))
+            return self._model(ids, mask).float().cpu().numpy()  # (B, dim), pooled and normalised
 
 
 def _load_tokenizer(model_dir: Path) -> tuple[Any, tuple[int, int, int]]:
