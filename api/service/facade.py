@@ -157,6 +157,12 @@ class Service:
     ) -> BuildReport:
         from indexer.job import BuildOptions, IndexBuilder  # the search path never loads the build machinery
 
+        vision = self.vision.encoder if self.vision else None
+        if self.settings.encoder_compile:  # checked before the store is touched; compiling itself is lazy
+            if vision is None or not hasattr(vision, "compile"):
+                raise ValueError("--compile (encoder_compile) is for builds with --encoder deepseek-ocr")
+            if not vision.full_batches:  # not compiled by an earlier build of this service
+                vision.compile()
         store = self.store(for_build=True, recreate=recreate)
         options = BuildOptions(
             mode=store.config.mode,
@@ -168,9 +174,6 @@ class Service:
             ocr=self.settings.ocr,
             shard=shard,
         )
-        vision = self.vision.encoder if self.vision else None
-        if vision is not None and self.settings.encoder_compile and not getattr(vision, "full_batches", True):
-            vision.compile()  # v1 only: OCR-2's encoder has no `full_batches` and is built as it is
         return IndexBuilder(
             store,
             self.embedder,

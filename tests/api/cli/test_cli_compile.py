@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 
+from api.cli.common import EXIT_BAD_INPUT
 from retriever.store import IndexStore
 from tests.api.cli.test_cli_vision import vision_args
 from tests.conftest import run_cli
@@ -45,3 +46,13 @@ def test_a_compiled_build_stores_the_rows_of_an_eager_build(
     assert reference.keys() == ours.keys() and len(ours) == 4  # one batch, short of the CPU's 8 pages
     for page_id, rows in reference.items():
         torch.testing.assert_close(ours[page_id], rows, rtol=1e-4, atol=1e-4)
+
+
+def test_compile_without_a_v1_encoder_is_refused_before_anything_is_stored(
+    corpus: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "index"
+    proc = run_cli("index", "build", str(corpus), "--data-dir", str(data), "--compile")
+    assert proc.returncode == EXIT_BAD_INPUT
+    assert "--compile" in proc.stderr and "--encoder deepseek-ocr" in proc.stderr
+    assert not (data / "milvus.db").exists()
