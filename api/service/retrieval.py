@@ -42,7 +42,8 @@ def retrieve(
     if vision is not None:
         from api.service.vision_ops import pooled_vector, text_as_page
 
-        vision_vec = pooled_vector(vision, text_as_page(query))
+        view_mode = getattr(vision.encoder, "view_mode", None)  # v1: render at its global view's size
+        vision_vec = pooled_vector(vision, text_as_page(query, view_mode.size if view_mode else None))
     return store.search(
         query, vector.tolist(), top_k=top_k, doc_ids=doc_ids, vision_vec=vision_vec, fusion=fusion
     )
