@@ -18,6 +18,10 @@ from retriever.records import IndexConfig
 from retriever.store import IndexStore
 from tests.conftest import make_pdf
 
+# Enough letters for a text layer to be trusted (indexer/page_text.MIN_TEXT_CHARS); a shorter page goes to
+# OCR, seconds each.
+HARBOUR = "tide tables of the northern harbour."
+
 
 class ConstantEmbedder:
     def embed(self, texts: list[str]) -> np.ndarray:
@@ -38,7 +42,7 @@ def test_a_broken_worker_pool_fails_documents_and_never_completes_them_empty(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int
 ) -> None:
     for d in range(10):  # more tasks than the look-ahead window: later submits meet the broken pool
-        make_pdf(tmp_path / f"doc{d}.pdf", [f"Document {d} about tide tables."] * 3)
+        make_pdf(tmp_path / f"doc{d}.pdf", [f"Document {d}: {HARBOUR}"] * 3)
     monkeypatch.setattr(extract_stream, "extract_pages", crash_on_doc1)
     config = IndexConfig("all-MiniLM-L6-v2", 384, "base")
     with IndexStore.open(str(tmp_path / "idx" / "milvus.db"), config) as store:
@@ -89,7 +93,7 @@ def test_a_document_that_fails_stays_in_the_manifest_as_failed(
     be listed and deleted; a rebuild of the same bytes tries again from scratch. A truncated PDF is such a
     failure, naming its cut page, not a document with an empty page."""
     whole = make_pdf(
-        tmp_path / "whole.tmp", ["Page one text.", "Page two text.", "Page three text."]
+        tmp_path / "whole.tmp", [f"Page one: {HARBOUR}", f"Page two: {HARBOUR}", f"Page three: {HARBOUR}"]
     ).read_bytes()
     cut = tmp_path / "cut.pdf"
     cut.write_bytes(whole[: whole.rfind(b"endstream") - 40])
@@ -134,8 +138,8 @@ def test_small_documents_share_batches_and_a_failure_fails_only_its_document(
     document failing part-way is dropped from the batch in hand and loses the pages it had written, while
     the documents batched with it complete whole."""
     for name in ("a", "b", "c", "d"):
-        make_pdf(tmp_path / f"{name}.pdf", [f"Document {name}, page {n}." for n in (1, 2, 3)])
-    make_pdf(tmp_path / "long.pdf", [f"Long document, page {n}." for n in range(1, 11)])
+        make_pdf(tmp_path / f"{name}.pdf", [f"Document {name}, page {n}: {HARBOUR}" for n in (1, 2, 3)])
+    make_pdf(tmp_path / "long.pdf", [f"Long document, page {n}: {HARBOUR}" for n in range(1, 11)])
     monkeypatch.setattr(extract_stream, "extract_pages", fail_in_second_chunk)
     embedder = CountingEmbedder()
     config = IndexConfig("all-MiniLM-L6-v2", 384, "base")
@@ -200,7 +204,7 @@ def test_pages_are_encoded_beside_the_build_and_an_encode_failure_fails_only_its
     (a GPU is kept busy); a batch the encoder refuses fails exactly the documents it held — whose pages
     written earlier are removed — and the others complete whole with their rows."""
     for name in ("a", "b", "c", "d"):
-        make_pdf(tmp_path / f"{name}.pdf", [f"Document {name}, page {n}." for n in (1, 2)])
+        make_pdf(tmp_path / f"{name}.pdf", [f"Document {name}, page {n}: {HARBOUR}" for n in (1, 2)])
     embedded_next = threading.Event()
     encoder = GatedEncoder(embedded_next, bad_text="Document c, page 2")
     config = IndexConfig("all-MiniLM-L6-v2", 384, "base", encoder="stand-in", vision_dim=8)
