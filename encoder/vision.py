@@ -63,10 +63,10 @@ class VisionEncoder(Protocol):
 def host_pixels(images: Sequence[Image.Image | np.ndarray], pinned: bool = False) -> torch.Tensor:
     """Same-size images (PIL, or (H, W, 3) uint8 arrays: `ModeViews.as_arrays`) -> (N, H, W, 3) uint8 in one
     host buffer, each image copied once (pinned for a GPU, so the transfer does not hold the host)."""
-    arrays = [_rgb_array(image) for image in images]
-    host = torch.empty((len(arrays), *arrays[0].shape), dtype=torch.uint8, pin_memory=pinned)
-    for k, array in enumerate(arrays):
-        host[k].numpy()[...] = array  # a PIL image's array is read-only: copied by numpy, no torch view
+    first = _rgb_array(images[0])
+    host = torch.empty((len(images), *first.shape), dtype=torch.uint8, pin_memory=pinned)
+    for k, image in enumerate(images):  # one at a time: a PIL image's array is a copy of its own
+        host[k].numpy()[...] = first if k == 0 else _rgb_array(image)
     return host
 
 

@@ -184,11 +184,12 @@ class IndexBuilder:
         """Embed, encode and write every planned page. Each document's manifest row is begun before any
         of its pages is batched and completed once its last page is written; a document that fails is
         dropped from the batch in hand and failed after its queued writes have landed."""
-        threads = self.options.write_threads
-        writer = BackgroundWriter(depth=threads, threads=threads)
         # One thread runs the encoder, batch after batch, so the GPU encodes one batch while this thread
-        # gathers and embeds the next and the writers store the one before (the writes wait for it).
+        # gathers and embeds the next and the writers store the one before. A batch's write waits on a
+        # writer thread for its encode: one more thread, so `write_threads` writes still run meanwhile.
         self._encoder = ThreadPoolExecutor(1, "vtrag-encoder") if self.vision is not None else None
+        threads = self.options.write_threads + (self._encoder is not None)
+        writer = BackgroundWriter(depth=threads, threads=threads)
         batch: list[tuple[Writing, ExtractedPage]] = []
         try:
             for planned, pages in documents:
@@ -240,7 +241,7 @@ class IndexBuilder:
         if not batch:
             return
         try:
-            records = self._prepare_batch(batch)
+            prepare = self._prepare_batch(batch)
         except RetrieverError:
             raise
         except Exception as exc:  # text the embedder cannot take fails the documents it was batched with
@@ -251,16 +252,16 @@ class IndexBuilder:
 
         def write() -> None:
             try:
-                prepared.extend(records())
+                prepared.extend(prepare())
             except Exception as exc:  # a page the encoder cannot take fails the documents it was batched with
                 failed.extend((doc, exc) for doc in docs)
                 return
-            for doc, records_, tokens in prepared:
+            for doc, records, tokens in prepared:
                 if doc.error is not None:
                     continue
                 try:
                     with self._timed("write"):
-                        self.store.write_pages(records_, tokens, replace=not doc.planned.fresh)
+                        self.store.write_pages(records, tokens, replace=not doc.planned.fresh)
                 except RetrieverError:
                     raise
                 except Exception as exc:
