@@ -67,9 +67,6 @@ class StandInEncoder:
         self._rows = torch.randn(batch_size, ROWS, HIDDEN, generator=generator).to(torch.bfloat16)
         self._pooled = torch.nn.functional.normalize(torch.randn(HIDDEN, generator=generator), dim=0)
 
-    def row_count(self, width: int, height: int, mode: object = None) -> int:
-        return ROWS
-
     def encode(self, images: list[ModeViews], mode: object = None) -> list[EncodedPage]:
         out = []
         for start in range(0, len(images), self.batch_size):

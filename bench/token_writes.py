@@ -55,7 +55,7 @@ def pages_per_second(threads: int, work: list[Batch]) -> float:
     with tempfile.TemporaryDirectory() as tmp, IndexStore.open(Path(tmp) / "bench.db", config) as store:
         for doc, records, _ in work:
             store.begin_doc(DocRecord(doc, f"/{doc}.pdf", len(records), "indexing", 0, "base"))
-        writer = BackgroundWriter(depth=threads, threads=threads)
+        writer = BackgroundWriter(threads=threads)
         started = time.perf_counter()
         for _, records, tokens in work:
             writer.submit(lambda r=records, t=tokens: store.write_pages(r, t), lambda: None)

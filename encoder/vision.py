@@ -170,7 +170,10 @@ class DeepseekOcrEncoder:
         ran 1.7x faster compiled (267.7 vs 160.7 pages/s, folded attention, docs/BENCHMARKS.md) after a
         first call of ~50 s. From here on every batch is padded to `batch_size` pages (copies of its last
         page, dropped from the output), so a build compiles one shape per view size, not one per short
-        batch; tiles of tiled modes vary in number, where torch's automatic dynamic shapes recompile once."""
+        batch; tiles of tiled modes vary in number, where torch's automatic dynamic shapes recompile once.
+        A second call does nothing."""
+        if self.full_batches:
+            return
         tower = self.model.model.vision_tower
         tower.sam_encoder.compile()
         tower.clip_encoder.compile()

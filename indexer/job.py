@@ -189,7 +189,7 @@ class IndexBuilder:
         # writer thread for its encode: one more thread, so `write_threads` writes still run meanwhile.
         self._encoder = ThreadPoolExecutor(1, "vtrag-encoder") if self.vision is not None else None
         threads = self.options.write_threads + (self._encoder is not None)
-        writer = BackgroundWriter(depth=threads, threads=threads)
+        writer = BackgroundWriter(threads=threads)
         batch: list[tuple[Writing, ExtractedPage]] = []
         try:
             for planned, pages in documents:

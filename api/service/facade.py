@@ -161,8 +161,7 @@ class Service:
         if self.settings.encoder_compile:  # checked before the store is touched; compiling itself is lazy
             if vision is None or not hasattr(vision, "compile"):
                 raise ValueError("--compile (encoder_compile) is for builds with --encoder deepseek-ocr")
-            if not vision.full_batches:  # not compiled by an earlier build of this service
-                vision.compile()
+            vision.compile()
         store = self.store(for_build=True, recreate=recreate)
         options = BuildOptions(
             mode=store.config.mode,
