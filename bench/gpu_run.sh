@@ -1,7 +1,7 @@
 #!/bin/bash
 # On the GPU machine (device tool), from the tree's root: the runs of issues 13 and 18.
 #   bash bench/gpu_run.sh encode|e2e|levers|builds|compaction|all|-- CMD...
-# encode (~4 min) and builds (= e2e + levers, ~5 min) fit one device call each; all (~9 min) is both at once.
+# encode (~6 min) and builds (= e2e + levers, ~5 min) fit one device call each; all (~9 min) is both at once.
 # Unpacks .device/site.tar.xz (bench/gpu_carry.sh) to /tmp/site once per machine; outputs go to $OUT.
 cd "$(dirname "$0")/.." || exit 1
 if [ ! -d /tmp/site/pymilvus ]; then
@@ -15,6 +15,8 @@ encode() {
   python3 bench/gpu.py --backends v1 --modes product,base --encode sdpa,folded --decode static --iters 3 \
     --check --compile-product 2>&1 | tee "$OUT/gpu.txt"
   python3 bench/gpu_profile.py --prefill --ops 12 --iters 5 2>&1 | tee "$OUT/prefill.txt"
+  # where a Base batch's time goes: SDPA, folded, compiled (last: its first call compiles for ~1 min)
+  python3 bench/gpu_profile.py --batch 32 --iters 5 --ops 15 2>&1 | tee "$OUT/encode-profile.txt"
 }
 e2e() {
   python3 bench/e2e_gpu.py --pages 2000 --answers 50 --workers 12 --json-out "$OUT/e2e.json" \
