@@ -6,6 +6,7 @@
 
 DeepSeek-OCR v1 at the released shapes with random weights (bf16, `bench/gpu_models.py`), Base global views
 (1024 px) in one batch, SAM's relative-position index on the device (as the product runs it). Prints:
+- SAM's attention alone at a Base page's shapes per SDPA backend (plain, folded, folded with unpadded values);
 - pages/s of the whole `get_image_features` and of each stage alone (SAM + 16x compressor, CLIP-L, projector),
   medians of CUDA-event timings after warm-up;
 - the top kernels/ops by GPU time under `torch.profiler` (one batch);
@@ -20,7 +21,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -85,6 +88,56 @@ def print_stages(title: str, times: dict[str, float], batch: int) -> None:
     for name, sec in times.items():
         share = sec / times["whole encode"]
         print(f"| {name} | {sec * 1e3:.1f} | {sec * 1e3 / batch:.2f} | {batch / sec:.1f} | {share:.0%} |")
+
+
+def _time_sdpa(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, backend: Any, clock: Clock, times: int
+) -> str:
+    """Milliseconds of `times` SDPA calls on one backend (None: PyTorch's choice), or n/a if it has none."""
+    from torch.nn.attention import sdpa_kernel
+
+    def run():
+        if backend is None:
+            return torch.nn.functional.scaled_dot_product_attention(q, k, v, scale=1.0)
+        with sdpa_kernel(backend):
+            return torch.nn.functional.scaled_dot_product_attention(q, k, v, scale=1.0)
+
+    try:
+        with torch.inference_mode(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # each refusal's reasons, one warning per backend
+            return f"{clock.median(run) * times * 1e3:.1f}"
+    except RuntimeError:  # a backend without a kernel for these shapes
+        return "n/a"
+
+
+def attention_shapes(batch: int, device: torch.device, clock: Clock) -> None:
+    """SAM's attention alone at a Base page's shapes, per SDPA backend: what the folded relative-position
+    channels cost against plain attention, and whether the values need padding to the folded head dim.
+
+    Global layers: 12 heads over 64 x 64 = 4,096 tokens, head dim 64, folded 64 + 64 + 64 = 192 (4 layers a
+    page); windowed: 25 windows of 14 x 14 (the grid padded to 70), folded 64 + 28 -> 96 (8 layers a page).
+    """
+    from torch.nn.attention import SDPBackend
+
+    backends = {"default": None, "flash": SDPBackend.FLASH_ATTENTION,
+                "efficient": SDPBackend.EFFICIENT_ATTENTION, "cudnn": SDPBackend.CUDNN_ATTENTION}  # fmt: skip
+    cases = [  # name, layers a page, sequences a page, tokens, query/key dim, value dim
+        ("global, plain d64 (no relative terms: the floor)", 4, 1, 4096, 64, 64),
+        ("global, folded, values padded (the product)", 4, 1, 4096, 192, 192),
+        ("global, folded, values unpadded", 4, 1, 4096, 192, 64),
+        ("window, folded, values padded (the product)", 8, 25, 196, 96, 96),
+        ("window, folded, values unpadded", 8, 25, 196, 96, 64),
+    ]
+    print(f"\nSAM attention alone, {batch} Base pages, bf16 (ms for all of a batch's layers of that kind)")
+    print("| shapes | " + " | ".join(backends) + " |")
+    print("|---|" + "---:|" * len(backends))
+    for name, layers, seqs, tokens, qk_dim, v_dim in cases:
+        shape = (batch * seqs, 12, tokens)
+        q = torch.randn(*shape, qk_dim, dtype=torch.bfloat16, device=device)
+        k = torch.randn_like(q)
+        v = torch.randn(*shape, v_dim, dtype=torch.bfloat16, device=device)
+        cells = [_time_sdpa(q, k, v, backend, clock, layers) for backend in backends.values()]
+        print(f"| {name} | " + " | ".join(cells) + " |")
 
 
 def prefill_profile(model, device: torch.device, iters: int, rows: int) -> None:
@@ -152,6 +205,8 @@ def main() -> int:
             return model.get_image_features(pixels).last_hidden_state.float()
 
     print(f"Base encode, batch {args.batch}, {size} px views, bf16, {device}")
+    if not args.tiny:
+        attention_shapes(args.batch, device, clock)
     sdpa = stage_times(model, pixels, clock)
     print_stages("SAM attention: SDPA with the dense relative-position bias (the default)", sdpa, args.batch)
     print("\n" + top_ops(model, pixels, device, args.ops))
