@@ -81,13 +81,49 @@ def worst_row_diff(a: torch.Tensor, b: torch.Tensor) -> float:
     return ((a - b).norm(dim=-1) / b.norm(dim=-1).clamp_min(1e-6)).max().item()
 
 
-def print_stages(title: str, times: dict[str, float], batch: int) -> None:
+def page_flops(loaded: tuple) -> dict[str, dict[str, float]]:
+    """FLOPs of one Base page's encode by op kind (torch's FlopCounterMode over the model built on the meta
+    device: shapes only, no memory, no GPU), with SAM's attention as SDPA with the dense bias and folded."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from encoder.sam_attention import use_device_rel_index, use_folded_attention
+
+    model = build(*loaded, torch.device("meta"), torch.bfloat16)
+    use_device_rel_index(model)
+    size = model.config.vision.sam.image_size
+    pixels = torch.empty(1, 3, size, size, dtype=torch.bfloat16, device="meta")
+    out = {}
+    for variant in ("sdpa", "folded"):
+        if variant == "folded":
+            use_folded_attention(model)
+        counter = FlopCounterMode(display=False)
+        with torch.inference_mode(), counter:
+            model.get_image_features(pixels)
+        counts = counter.get_flop_counts()["Global"]
+        out[variant] = {str(op).split(".")[1]: float(n) for op, n in counts.items()}
+    return out
+
+
+def print_flops(flops: dict[str, dict[str, float]]) -> None:
+    kinds = sorted({kind for counts in flops.values() for kind in counts})
+    print("\nFLOPs of one Base page's encode (FlopCounterMode; bmm = attention and relative-position terms)")
+    print("| SAM attention | " + " | ".join(f"{k} GFLOP" for k in kinds) + " | total TFLOP |")
+    print("|---|" + "---:|" * (len(kinds) + 1))
+    for variant, counts in flops.items():
+        cells = [f"{counts.get(k, 0.0) / 1e9:.1f}" for k in kinds]
+        print(f"| {variant} | " + " | ".join(cells) + f" | {sum(counts.values()) / 1e12:.3f} |")
+
+
+def print_stages(title: str, times: dict[str, float], batch: int, page_flop: float | None = None) -> None:
     print(f"\n{title}")
     print("| stage | ms per batch | ms per page | pages/s | share of the whole |")
     print("|---|---:|---:|---:|---:|")
     for name, sec in times.items():
         share = sec / times["whole encode"]
         print(f"| {name} | {sec * 1e3:.1f} | {sec * 1e3 / batch:.2f} | {batch / sec:.1f} | {share:.0%} |")
+    if page_flop:
+        rate = page_flop * batch / times["whole encode"] / 1e12
+        print(f"whole encode: {rate:.0f} TFLOP/s (of this variant's FLOPs)")
 
 
 def _time_sdpa(
@@ -184,11 +220,16 @@ def main() -> int:
     ap.add_argument("--no-compile", action="store_true")
     ap.add_argument("--ops", type=int, default=20, help="rows of the profiler table")
     ap.add_argument("--prefill", action="store_true", help="profile the time to first token instead")
+    ap.add_argument("--flops", action="store_true", help="only count a Base page's FLOPs (no GPU needed)")
     args = ap.parse_args()
     device = torch.device(args.device)
     loaded, reason = load_v1(args.tiny)
     if loaded is None:
         raise SystemExit(f"the v1 model does not build: {reason}")
+    flops = page_flops(loaded)
+    if args.flops:
+        print_flops(flops)
+        return 0
     from encoder.sam_attention import use_device_rel_index, use_folded_attention
 
     model = build(*loaded, device, torch.bfloat16)  # relative-position tables randomised there
@@ -208,12 +249,21 @@ def main() -> int:
     if not args.tiny:
         attention_shapes(args.batch, device, clock)
     sdpa = stage_times(model, pixels, clock)
-    print_stages("SAM attention: SDPA with the dense relative-position bias (the default)", sdpa, args.batch)
+    total = {variant: sum(counts.values()) for variant, counts in flops.items()}
+    print_flops(flops)
+    print_stages(
+        "SAM attention: SDPA with the dense relative-position bias (the default)",
+        sdpa,
+        args.batch,
+        total["sdpa"],
+    )
     print("\n" + top_ops(model, pixels, device, args.ops))
     reference = rows()
     use_folded_attention(model)
     folded = stage_times(model, pixels, clock)
-    print_stages("SAM attention folded into the dot product (SamFoldedAttention)", folded, args.batch)
+    print_stages(
+        "SAM attention folded into the dot product (SamFoldedAttention)", folded, args.batch, total["folded"]
+    )
     print(f"worst row vs the SDPA rows: {worst_row_diff(rows(), reference):.2e} relative")
     print("\n" + top_ops(model, pixels, device, max(5, args.ops // 2)))
     if args.no_compile:
@@ -230,10 +280,11 @@ def main() -> int:
             return model.get_image_features(pixels).pooler_output
 
     sec = clock.median(whole)
+    rate = total["folded"] * args.batch / sec / 1e12
     print(
         f"\ntorch.compile (default mode) of the folded SAM and CLIP: {args.batch / sec:.1f} pages/s "
-        f"({sec * 1e3:.1f} ms a batch); first call {compile_s:.0f} s; worst row vs the SDPA rows "
-        f"{worst_row_diff(compiled, reference):.2e} relative"
+        f"({sec * 1e3:.1f} ms a batch, {rate:.0f} TFLOP/s); first call {compile_s:.0f} s; "
+        f"worst row vs the SDPA rows {worst_row_diff(compiled, reference):.2e} relative"
     )
     # Where the compiled encode still spends its time: the profile the goal's shortfall is judged by.
     print("\n" + top_ops(model, pixels, device, args.ops))
