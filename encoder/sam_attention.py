@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.attention import sdpa_kernel
 from torch.nn.attention.flex_attention import flex_attention
 from transformers.models.deepseek_ocr2.modeling_deepseek_ocr2 import (
     DeepseekOcr2SamVisionAttention,
@@ -112,9 +113,13 @@ def _key_positions(
 
 def _fold(
     query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, rel_h: torch.Tensor, rel_w: torch.Tensor,
-    height: int, width: int, scale: float,
+    height: int, width: int, scale: float, value_backend: Any = None,
 ) -> torch.Tensor:  # fmt: skip
-    """softmax(scale q k^T + rel_h[q, k // width] + rel_w[q, k % width]) v as one unmasked SDPA call."""
+    """softmax(scale q k^T + rel_h[q, k // width] + rel_w[q, k % width]) v as one unmasked SDPA call.
+
+    The values are padded to the folded head dim, which every SDPA backend takes; `value_backend` (an
+    `SDPBackend`) keeps them at their own dim and runs on that backend, one of those that accept a value
+    dim unlike the query's (a third less work in a global layer: 192 + 64 against 192 + 192)."""
     dim = query.shape[-1]
     folded = -(-(dim + height + width) // 8) * 8  # flash kernels want head dims in multiples of 8
     pad = folded - dim - height - width
@@ -122,6 +127,9 @@ def _fold(
     q = nn.functional.pad(q, (0, pad))
     positions = _uncached_when_compiling(_key_positions)(height, width, pad, key.device, key.dtype)
     k = torch.cat([key, positions.expand(*key.shape[:-1], -1)], dim=-1)
+    if value_backend is not None:
+        with sdpa_kernel(value_backend):
+            return nn.functional.scaled_dot_product_attention(q, k, value, scale=1.0)
     v = nn.functional.pad(value, (0, folded - dim))  # the same head dim for every SDPA backend
     out = nn.functional.scaled_dot_product_attention(q, k, v, scale=1.0)
     return out[..., :dim]
@@ -166,13 +174,15 @@ class _DecomposedSamAttention(DeepseekOcr2SamVisionAttention):
 class SamFoldedAttention(_DecomposedSamAttention):
     """The relative-position terms ride in extra query/key channels of one SDPA call (module notes)."""
 
+    value_backend: Any = None  # `_fold`'s; set per module by `use_unpadded_values`
+
     def attend(
         self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
         rel_h: torch.Tensor | None, rel_w: torch.Tensor | None, height: int, width: int,
     ) -> torch.Tensor:  # fmt: skip
         if rel_h is None or rel_w is None:
             return nn.functional.scaled_dot_product_attention(query, key, value, scale=self.scale)
-        return _fold(query, key, value, rel_h, rel_w, height, width, self.scale)
+        return _fold(query, key, value, rel_h, rel_w, height, width, self.scale, self.value_backend)
 
 
 def swap_sam_attention(model: nn.Module, cls: type[DeepseekOcr2SamVisionAttention]) -> int:
@@ -193,6 +203,19 @@ def swap_sam_attention(model: nn.Module, cls: type[DeepseekOcr2SamVisionAttentio
 def use_folded_attention(model: nn.Module) -> int:
     """`swap_sam_attention` to SamFoldedAttention; returns how many modules were swapped."""
     return swap_sam_attention(model, SamFoldedAttention)
+
+
+def use_unpadded_values(model: nn.Module, backend: Any) -> int:
+    """Run the folded attention of every SamFoldedAttention under `model` on `backend` (an SDPBackend that
+    takes a value head dim unlike the query's) with unpadded values, or back to padded values (None).
+
+    Returns:
+        How many modules were set.
+    """
+    modules = [m for m in model.modules() if isinstance(m, SamFoldedAttention)]
+    for module in modules:
+        module.value_backend = backend
+    return len(modules)
 
 
 class SamFlexAttention(_DecomposedSamAttention):

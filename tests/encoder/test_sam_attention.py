@@ -7,6 +7,7 @@ import copy
 
 import pytest
 import torch
+from torch.nn.attention import SDPBackend
 from transformers.models.deepseek_ocr2.modeling_deepseek_ocr2 import DeepseekOcr2SamVisionAttention
 
 from encoder import modes
@@ -17,6 +18,7 @@ from encoder.sam_attention import (
     SamFoldedAttention,
     use_flex_attention,
     use_folded_attention,
+    use_unpadded_values,
 )
 from encoder.vision import DeepseekOcrEncoder, v1_inputs
 from tests.encoder.helpers import page
@@ -115,3 +117,18 @@ def test_folded_rows_equal_the_reference(window, mode):
         if isinstance(m, DeepseekOcr2SamVisionAttention)
     )
     assert_same_rows(reference, folded, mode)
+
+
+@pytest.mark.parametrize("window", [4, 3])
+def test_folded_with_unpadded_values_equals_the_reference(window):
+    reference = tiny(window)
+    folded = copy.deepcopy(reference)
+    use_folded_attention(folded)
+    assert use_unpadded_values(folded, SDPBackend.MATH) == 2  # the CPU's backend that takes any value dim
+    assert_same_rows(reference, folded, "base")
+    # The backend named is the one that runs: a GPU-only one has no kernel here.
+    use_unpadded_values(folded, SDPBackend.CUDNN_ATTENTION)
+    with pytest.raises(RuntimeError):
+        assert_same_rows(reference, folded, "base")
+    use_unpadded_values(folded, None)  # back to padded values
+    assert_same_rows(reference, folded, "base")
