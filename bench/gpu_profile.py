@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from transformers.models.deepseek_ocr2.modeling_deepseek_ocr2 import DeepseekOcr2SamPatchEmbeddings
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -176,26 +177,32 @@ def attention_shapes(batch: int, device: torch.device, clock: Clock) -> None:
         print(f"| {name} | " + " | ".join(cells) + " |")
 
 
-def unpadded_values(model, whole, rows, reference: torch.Tensor, clock: Clock, batch: int) -> None:
-    """The folded encode with the values kept at head dim 64, on each backend that may take that."""
+def product_levers(model, whole, rows, reference: torch.Tensor, clock: Clock, batch: int) -> None:
+    """The folded encode with the values kept at head dim 64 on each backend that may take that, then with
+    the patch embedding as a matmul too (the product's GPU default: `encoder.vision.DeepseekOcrEncoder`)."""
     from torch.nn.attention import SDPBackend
 
     from encoder.sam_attention import use_unpadded_values
+    from encoder.sam_patches import use_patch_matmul
 
-    for name, backend in (
-        ("cudnn", SDPBackend.CUDNN_ATTENTION),
-        ("efficient", SDPBackend.EFFICIENT_ATTENTION),
-    ):
-        use_unpadded_values(model, backend)
+    def timed(label: str) -> None:
         try:
             sec = clock.median(whole)
             diff = worst_row_diff(rows(), reference)
-            print(
-                f"folded, values unpadded on {name}: {batch / sec:.1f} pages/s; worst row vs SDPA {diff:.2e}"
-            )
+            print(f"{label}: {batch / sec:.1f} pages/s; worst row vs SDPA {diff:.2e}")
         except RuntimeError as exc:
-            print(f"folded, values unpadded on {name}: n/a ({str(exc).splitlines()[0][:100]})")
+            print(f"{label}: n/a ({str(exc).splitlines()[0][:100]})")
+
+    for name, backend in (
+        ("efficient", SDPBackend.EFFICIENT_ATTENTION),
+        ("cudnn", SDPBackend.CUDNN_ATTENTION),
+    ):
+        use_unpadded_values(model, backend)
+        timed(f"folded, values unpadded on {name}")
+    use_patch_matmul(model)
+    timed("folded, values unpadded on cudnn, patch embedding as a matmul")
     use_unpadded_values(model, None)
+    model.model.vision_tower.sam_encoder.patch_embed.__class__ = DeepseekOcr2SamPatchEmbeddings  # back
 
 
 def prefill_profile(model, device: torch.device, iters: int, rows: int) -> None:
@@ -294,7 +301,7 @@ def main() -> int:
             return model.get_image_features(pixels).pooler_output
 
     if not args.tiny:
-        unpadded_values(model, whole, rows, reference, clock, args.batch)
+        product_levers(model, whole, rows, reference, clock, args.batch)
     if args.no_compile:
         return 0
     tower = model.model.vision_tower

@@ -34,7 +34,14 @@ from transformers.models.deepseek_ocr2 import (
 from encoder.deepseek_ocr import DeepseekOcrForConditionalGeneration
 from encoder.layout import ocr2_row_count
 from encoder.modes import Mode, ModeViews, get_mode, make_views
-from encoder.sam_attention import use_device_rel_index, use_flex_attention, use_folded_attention
+from encoder.sam_attention import (
+    fast_value_backend,
+    use_device_rel_index,
+    use_flex_attention,
+    use_folded_attention,
+    use_unpadded_values,
+)
+from encoder.sam_patches import use_patch_matmul
 
 T = TypeVar("T")
 IMAGE_MEAN = 0.5  # official normalisation: (x/255 - 0.5) / 0.5
@@ -138,6 +145,7 @@ class DeepseekOcrEncoder:
         workers: int | None = None,
         flex_attention: bool | None = None,
         folded_attention: bool | None = None,
+        patch_matmul: bool | None = None,
     ):
         """batch_size: pages per forward (default 32 on a GPU, 8 on a CPU). workers: threads cutting views
         while the GPU encodes (PIL resizing releases the GIL); default min(8, CPUs). flex_attention: SAM
@@ -145,7 +153,10 @@ class DeepseekOcrEncoder:
         off by default: on an H200 it measured slower than transformers' SDPA (docs/BENCHMARKS.md).
         folded_attention: the relative positions folded into extra query/key channels of one SDPA call, no
         dense bias (the same rows up to float rounding); default on a GPU, where a Base encode ran 1.7x
-        faster on an H200, off on a CPU, where transformers' SDPA gives the reference rows bit for bit."""
+        faster on an H200, off on a CPU, where transformers' SDPA gives the reference rows bit for bit; on
+        an H100/H200 its values stay at head dim 64 on cuDNN (`sam_attention.fast_value_backend`: 153 -> 161
+        pages/s on an H100). patch_matmul: SAM's patch embedding as one matmul (`encoder.sam_patches`; the
+        same rows up to float rounding); on a GPU by default (cuDNN ran the 3-channel convolution slowly)."""
         on_gpu = _param(model).device.type == "cuda"
         workers = min(8, os.cpu_count() or 1) if workers is None else workers
         batch_size = (32 if on_gpu else 8) if batch_size is None else batch_size
@@ -156,6 +167,9 @@ class DeepseekOcrEncoder:
             use_flex_attention(model)
         elif on_gpu if folded_attention is None else folded_attention:
             use_folded_attention(model)
+            use_unpadded_values(model, fast_value_backend(_param(model).device))
+        if on_gpu if patch_matmul is None else patch_matmul:
+            use_patch_matmul(model)
         self.model = model
         self.view_mode = get_mode(mode)  # with its tile cap
         self.mode = self.view_mode.name

@@ -16,6 +16,7 @@ from encoder.deepseek_ocr_config import DeepseekOcrConfig
 from encoder.sam_attention import (
     SamFlexAttention,
     SamFoldedAttention,
+    fast_value_backend,
     use_flex_attention,
     use_folded_attention,
     use_unpadded_values,
@@ -132,3 +133,16 @@ def test_folded_with_unpadded_values_equals_the_reference(window):
         assert_same_rows(reference, folded, "base")
     use_unpadded_values(folded, None)  # back to padded values
     assert_same_rows(reference, folded, "base")
+
+
+def test_unpadded_values_only_where_cudnn_runs_them(monkeypatch):
+    assert fast_value_backend(torch.device("cpu")) is None
+    cuda = torch.device("cuda", 0)
+    monkeypatch.setattr(torch.backends.cuda, "cudnn_sdp_enabled", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (9, 0))
+    assert fast_value_backend(cuda) is SDPBackend.CUDNN_ATTENTION  # Hopper: measured faster there
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (8, 0))
+    assert fast_value_backend(cuda) is None  # elsewhere the values stay padded
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (9, 0))
+    monkeypatch.setattr(torch.backends.cuda, "cudnn_sdp_enabled", lambda: False)
+    assert fast_value_backend(cuda) is None
