@@ -28,6 +28,7 @@ from retriever.errors import (
 from retriever.filters import Filter
 from retriever.library_logs import quiet_library_logs
 from retriever.lite_opens import acquire_lite, lite_failures, release_lite
+from retriever.upsert_request import upsert_request
 
 # Rows per page of query_iterator: small enough to stay far below gRPC and query-window limits even with
 # 64 KiB payload rows, large enough that listing a manifest is a handful of round trips.
@@ -190,13 +191,11 @@ class Connection:
             schema = self._schemas.get(name)
             if schema is None:
                 schema = self._schemas[name] = handler.describe_collection(name)
-            types = {field["name"]: field["type"] for field in schema["fields"]}
             for start in range(0, n, per_call):
-                entities = [
-                    {"name": field, "type": types[field], "values": values[start : start + per_call]}
-                    for field, values in columns.items()
-                ]
-                handler.upsert(name, entities, schema=schema, context=self.client._generate_call_context())
+                part = {field: values[start : start + per_call] for field, values in columns.items()}
+                request = upsert_request(name, part, schema)  # built in place: no copy of the payload
+                context = self.client._generate_call_context()
+                handler.upsert(name, [], upsert_param=request, schema=schema, context=context)
                 self._raise_lost_writes(f"upsert into {name}")
 
     def _raise_lost_writes(self, what: str) -> None:
