@@ -119,7 +119,8 @@ def _fold(
 
     The values are padded to the folded head dim, which every SDPA backend takes; `value_backend` (an
     `SDPBackend`) keeps them at their own dim and runs on that backend, one of those that accept a value
-    dim unlike the query's (a third less work in a global layer: 192 + 64 against 192 + 192)."""
+    dim unlike the query's (a third less work in a global layer: 192 + 64 against 192 + 192); where it has
+    no kernel for the shapes, the padded call runs instead."""
     dim = query.shape[-1]
     folded = -(-(dim + height + width) // 8) * 8  # flash kernels want head dims in multiples of 8
     pad = folded - dim - height - width
@@ -128,8 +129,12 @@ def _fold(
     positions = _uncached_when_compiling(_key_positions)(height, width, pad, key.device, key.dtype)
     k = torch.cat([key, positions.expand(*key.shape[:-1], -1)], dim=-1)
     if value_backend is not None:
-        with sdpa_kernel(value_backend):
-            return nn.functional.scaled_dot_product_attention(q, k, value, scale=1.0)
+        try:
+            with sdpa_kernel(value_backend):
+                return nn.functional.scaled_dot_product_attention(q, k, value, scale=1.0)
+        except RuntimeError:  # the backend has no kernel for these shapes (eager only): pad, as by default
+            if torch.compiler.is_compiling():
+                raise
     v = nn.functional.pad(value, (0, folded - dim))  # the same head dim for every SDPA backend
     out = nn.functional.scaled_dot_product_attention(q, k, v, scale=1.0)
     return out[..., :dim]

@@ -121,18 +121,31 @@ def test_folded_rows_equal_the_reference(window, mode):
 
 
 @pytest.mark.parametrize("window", [4, 3])
-def test_folded_with_unpadded_values_equals_the_reference(window):
+def test_folded_with_unpadded_values_equals_the_reference(window, monkeypatch):
+    import encoder.sam_attention as sam_attention
+
+    entered = []
+    real_kernel = sam_attention.sdpa_kernel
+
+    def spy(backend):
+        entered.append(backend)
+        return real_kernel(backend)
+
+    monkeypatch.setattr(sam_attention, "sdpa_kernel", spy)
     reference = tiny(window)
     folded = copy.deepcopy(reference)
     use_folded_attention(folded)
     assert use_unpadded_values(folded, SDPBackend.MATH) == 2  # the CPU's backend that takes any value dim
     assert_same_rows(reference, folded, "base")
-    # The backend named is the one that runs: a GPU-only one has no kernel here.
+    assert entered and set(entered) == {SDPBackend.MATH}  # the named backend ran the folded layers
+    # A backend without a kernel here (cuDNN on a CPU) falls back to padded values: the same rows.
     use_unpadded_values(folded, SDPBackend.CUDNN_ATTENTION)
-    with pytest.raises(RuntimeError):
-        assert_same_rows(reference, folded, "base")
-    use_unpadded_values(folded, None)  # back to padded values
     assert_same_rows(reference, folded, "base")
+    assert SDPBackend.CUDNN_ATTENTION in entered
+    use_unpadded_values(folded, None)  # back to padded values
+    entered.clear()
+    assert_same_rows(reference, folded, "base")
+    assert entered == []
 
 
 def test_unpadded_values_only_where_cudnn_runs_them(monkeypatch):
