@@ -3,15 +3,19 @@
     python3 bench/gpu_profile.py                 # on the GPU machine: DeepSeek-OCR v1, released shapes
     python3 bench/gpu_profile.py --tiny --device cpu   # smoke test of the script itself
     python3 bench/gpu_profile.py --prefill       # where the time to first token from stored pages goes
+    python3 bench/gpu_profile.py --flops --device cpu   # a Base page's FLOPs per SAM attention variant
 
 DeepSeek-OCR v1 at the released shapes with random weights (bf16, `bench/gpu_models.py`), Base global views
 (1024 px) in one batch, SAM's relative-position index on the device (as the product runs it). Prints:
 - SAM's attention alone at a Base page's shapes per SDPA backend (plain, folded, folded with unpadded values);
+- a Base page's FLOPs by op kind, SDPA vs folded (and each whole encode's TFLOP/s);
 - pages/s of the whole `get_image_features` and of each stage alone (SAM + 16x compressor, CLIP-L, projector),
   medians of CUDA-event timings after warm-up;
 - the top kernels/ops by GPU time under `torch.profiler` (one batch);
 - the same with SAM's attention folded (`encoder.sam_attention.SamFoldedAttention`: no dense bias), and
   its largest relative row difference against the SDPA rows;
+- the folded encode with unpadded values (cuDNN, memory-efficient), then with the patch embedding as a
+  matmul too (the product's GPU levers);
 - the folded encode with SAM and CLIP wrapped in `torch.compile` (default mode; compile seconds shown) and
   its top kernels.
 """
