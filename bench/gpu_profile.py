@@ -186,8 +186,8 @@ def product_levers(model, whole, rows, reference: torch.Tensor, clock: Clock, ba
     the patch embedding as a matmul too (the product's GPU default: `encoder.vision.DeepseekOcrEncoder`)."""
     from torch.nn.attention import SDPBackend
 
-    from encoder.sam_attention import use_unpadded_values
-    from encoder.sam_patches import use_patch_matmul
+    from encoder.sam_attention import swap_exact_class, use_unpadded_values
+    from encoder.sam_patches import SamPatchMatmul, use_patch_matmul
 
     def timed(label: str) -> None:
         try:
@@ -206,7 +206,7 @@ def product_levers(model, whole, rows, reference: torch.Tensor, clock: Clock, ba
     use_patch_matmul(model)
     timed("folded, values unpadded on cudnn, patch embedding as a matmul")
     use_unpadded_values(model, None)
-    model.model.vision_tower.sam_encoder.patch_embed.__class__ = DeepseekOcr2SamPatchEmbeddings  # back
+    swap_exact_class(model, SamPatchMatmul, DeepseekOcr2SamPatchEmbeddings)  # back to the convolution
 
 
 def prefill_profile(model, device: torch.device, iters: int, rows: int) -> None:
@@ -259,9 +259,8 @@ def main() -> int:
     loaded, reason = load_v1(args.tiny)
     if loaded is None:
         raise SystemExit(f"the v1 model does not build: {reason}")
-    flops = page_flops(loaded)
     if args.flops:
-        print_flops(flops)
+        print_flops(page_flops(loaded))
         return 0
     from encoder.sam_attention import use_device_rel_index, use_folded_attention
 
@@ -282,6 +281,7 @@ def main() -> int:
     if not args.tiny:
         attention_shapes(args.batch, device, clock)
     sdpa = stage_times(model, pixels, clock)
+    flops = page_flops(loaded)
     total = {variant: sum(counts.values()) for variant, counts in flops.items()}
     print_flops(flops)
     print_stages(

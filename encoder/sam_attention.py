@@ -272,15 +272,25 @@ def use_flex_attention(model: nn.Module, enable: bool = True) -> int:
     return swapped
 
 
-def use_device_rel_index(model: nn.Module) -> int:
-    """Swap every transformers SDPA SAM attention under `model` to SamSdpaAttention (bit-identical rows).
+def swap_exact_class(model: nn.Module, old: type[nn.Module], new: type[nn.Module]) -> int:
+    """Give every module under `model` whose class is exactly `old` the class `new` (same parameters, in
+    place; `new` subclasses `old` or the other way round).
 
     Returns:
         How many modules were swapped.
     """
     swapped = 0
     for module in model.modules():
-        if type(module) is DeepseekOcr2SamVisionSdpaAttention:
-            module.__class__ = SamSdpaAttention
+        if type(module) is old:
+            module.__class__ = new
             swapped += 1
     return swapped
+
+
+def use_device_rel_index(model: nn.Module) -> int:
+    """Swap every transformers SDPA SAM attention under `model` to SamSdpaAttention (bit-identical rows).
+
+    Returns:
+        How many modules were swapped.
+    """
+    return swap_exact_class(model, DeepseekOcr2SamVisionSdpaAttention, SamSdpaAttention)

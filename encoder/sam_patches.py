@@ -13,6 +13,8 @@ import torch
 from torch import nn
 from transformers.models.deepseek_ocr2.modeling_deepseek_ocr2 import DeepseekOcr2SamPatchEmbeddings
 
+from encoder.sam_attention import swap_exact_class
+
 
 class SamPatchMatmul(DeepseekOcr2SamPatchEmbeddings):
     """(B, C, H, W) pixels -> (B, H / p, W / p, hidden) as transformers' patch embedding returns them."""
@@ -39,9 +41,4 @@ def use_patch_matmul(model: nn.Module) -> int:
     Returns:
         How many modules were swapped.
     """
-    swapped = 0
-    for module in model.modules():
-        if type(module) is DeepseekOcr2SamPatchEmbeddings:
-            module.__class__ = SamPatchMatmul
-            swapped += 1
-    return swapped
+    return swap_exact_class(model, DeepseekOcr2SamPatchEmbeddings, SamPatchMatmul)

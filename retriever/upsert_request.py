@@ -34,7 +34,8 @@ def upsert_request(name: str, columns: dict[str, list[Any]], schema: dict[str, A
     for field, values in columns.items():
         info = fields[field]
         kind = info["type"]
-        if kind == DataType.VARCHAR and not info.get("nullable") and info.get("default_value") is None:
+        plain = not info.get("nullable") and info.get("default_value") is None  # no validity column to add
+        if kind == DataType.VARCHAR and plain:
             limit = int(info.get("params", {}).get("max_length", 0))
             longest = max(map(len, values), default=0)
             if limit and longest > limit:  # characters: a lower bound of the bytes Milvus counts
@@ -42,7 +43,7 @@ def upsert_request(name: str, columns: dict[str, list[Any]], schema: dict[str, A
             if not all(isinstance(value, str) for value in values):  # protobuf would take bytes too
                 raise ValueError(f"{field} takes text, got {sorted({type(v).__name__ for v in values})}")
             request.fields_data.add(field_name=field, type=kind).scalars.string_data.data.extend(values)
-        elif kind == DataType.INT64 and not info.get("nullable") and info.get("default_value") is None:
+        elif kind == DataType.INT64 and plain:
             request.fields_data.add(field_name=field, type=kind).scalars.long_data.data.extend(values)
         else:  # small columns of other types: pymilvus' own conversion (and its copy)
             entity = {"name": field, "type": kind, "values": values}
