@@ -87,6 +87,14 @@ class Settings(BaseSettings):
         "upserts of Base token rows into Milvus Lite: 1.4x one stream with 2, 1.5-1.65x with 4 on a 2-core "
         "machine, bench/token_writes.py).",
     )
+    write_processes: int | None = Field(
+        None,
+        ge=0,
+        le=32,
+        description="Processes that pack and send a build's vision-token rows to Milvus, so the process "
+        "feeding the GPU does not (retriever/token_writers.py); 0: the writer threads do it. Unset: 4 for a "
+        "vision build on a GPU, else 0. Milvus Lite 3.x runs in-process and always writes from the threads.",
+    )
     ocr: bool = Field(
         True, description="OCR pages that have no usable text layer (RapidOCR, bundled models)."
     )

@@ -2,7 +2,7 @@
 the model costs (almost) nothing.
 
     python bench/build_host.py [--pages 480] [--doc-pages 10] [--workers N] [--device-ms 0,3.3]
-                               [--write-threads 1,4] [--profile] [--record]
+                               [--write-threads 1,4] [--write-processes 0,4] [--profile] [--record]
 
 The real `IndexBuilder` over generated text PDFs (bench/index_cpu.py's corpus) into a fresh Milvus Lite
 index: real extraction workers (open, text, render, cut into Base views), real token and page writes
@@ -99,7 +99,9 @@ class Preextracted:
         return [dataclasses.replace(page) for page in self.pages[key]]  # the build drops its images
 
 
-def build(corpus: Path, args: argparse.Namespace, device_ms: float, threads: int) -> dict[str, float]:
+def build(
+    corpus: Path, args: argparse.Namespace, device_ms: float, threads: int, processes: int
+) -> dict[str, float]:
     config = IndexConfig(
         text_model="stand-in",
         text_dim=TEXT_DIM,
@@ -109,7 +111,12 @@ def build(corpus: Path, args: argparse.Namespace, device_ms: float, threads: int
     )
     workers = 1 if args.extracted else args.workers  # in this process: the cached pages are here
     options = BuildOptions(
-        mode="base", workers=workers, batch_pages=args.batch_pages, write_threads=threads, ocr=False
+        mode="base",
+        workers=workers,
+        batch_pages=args.batch_pages,
+        write_threads=threads,
+        write_processes=processes,
+        ocr=False,
     )
     with tempfile.TemporaryDirectory() as tmp, IndexStore.open(Path(tmp) / "host.db", config) as store:
         builder = IndexBuilder(store, StandInEmbedder(), options, vision=StandInEncoder(device_ms))
@@ -124,7 +131,9 @@ def build(corpus: Path, args: argparse.Namespace, device_ms: float, threads: int
     if report.failed or report.pages_written != args.pages:
         raise RuntimeError(f"build wrote {report.pages_written} of {args.pages} pages: {report.failed}")
     if profile is not None:
-        print(f"\n-- main thread, device {device_ms} ms/page, {threads} write threads --")
+        print(
+            f"\n-- main thread, device {device_ms} ms/page, {threads} write threads, {processes} processes --"
+        )
         pstats.Stats(profile).sort_stats("tottime").print_stats(14)
     return {"pages_s": args.pages / seconds, "seconds": seconds, **report.stage_seconds}
 
@@ -137,6 +146,7 @@ def main() -> int:
     parser.add_argument("--batch-pages", type=int, default=64)
     parser.add_argument("--device-ms", default="0,3.3", help="stand-in GPU ms per page, comma-separated")
     parser.add_argument("--write-threads", default="1,4", help="writer threads, comma-separated")
+    parser.add_argument("--write-processes", default="0", help="token-writer processes, comma-separated")
     parser.add_argument("--extracted", action="store_true", help="pages extracted before the clock")
     parser.add_argument("--profile", action="store_true", help="cProfile the main thread of each build")
     parser.add_argument("--record", action="store_true", help="append the table to docs/BENCHMARKS.md")
@@ -145,9 +155,9 @@ def main() -> int:
         parser.error("--pages must be a multiple of --doc-pages")
 
     table = [
-        "| device ms/page | write threads | pages/s | wall s | extract wait s | embed s | encode s "
-        "| write s |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| device ms/page | write threads | token processes | pages/s | wall s | extract wait s | embed s "
+        "| encode s | write s |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     with tempfile.TemporaryDirectory() as tmp:
         corpus = Path(tmp)
@@ -160,10 +170,15 @@ def main() -> int:
                     chunk = list(range(start, min(start + extract_stream.PAGES_PER_TASK, args.doc_pages + 1)))
                     cache(str(pdf), chunk, False, True, view, False)
         for device_ms in (float(x) for x in args.device_ms.split(",")):
-            for threads in (int(x) for x in args.write_threads.split(",")):
-                r = build(corpus, args, device_ms, threads)
+            runs = [
+                (int(p), int(t))
+                for p in args.write_processes.split(",")
+                for t in args.write_threads.split(",")
+            ]
+            for processes, threads in runs:
+                r = build(corpus, args, device_ms, threads, processes)
                 table.append(
-                    f"| {device_ms:g} | {threads} | {r['pages_s']:.1f} | {r['seconds']:.1f} | "
+                    f"| {device_ms:g} | {threads} | {processes} | {r['pages_s']:.1f} | {r['seconds']:.1f} | "
                     f"{r.get('extract', 0):.1f} | {r.get('embed', 0):.1f} | {r.get('encode', 0):.1f} | "
                     f"{r.get('write', 0):.1f} |"
                 )
@@ -174,7 +189,8 @@ def main() -> int:
         command = (
             f"python bench/build_host.py --pages {args.pages} --doc-pages {args.doc_pages} --workers "
             f"{args.workers} --batch-pages {args.batch_pages} --device-ms {args.device_ms} --write-threads "
-            f"{args.write_threads}{' --extracted' if args.extracted else ''} --record"
+            f"{args.write_threads} --write-processes {args.write_processes}"
+            f"{' --extracted' if args.extracted else ''} --record"
         )
         section = (
             f"\n## {dt.date.today()} — bench/build_host.py (the build's host path, stand-in GPU)\n"

@@ -253,6 +253,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", default="build,answers,ocr", help="which of build, answers, ocr to run")
     parser.add_argument("--compile", action="store_true", help="build with `vtrag index build --compile`")
     parser.add_argument("--write-threads", type=int, default=None, help="VTRAG_WRITE_THREADS for the build")
+    parser.add_argument(
+        "--write-processes", type=int, default=None, help="VTRAG_WRITE_PROCESSES for the build (unset: 4)"
+    )
     args = parser.parse_args(argv)
     device = "cpu" if args.tiny else "cuda"
     if args.tiny:
@@ -261,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "VTRAG_TEXT_BACKEND": "torch", "PYTHONUNBUFFERED": "1"}
     if args.write_threads is not None:
         env["VTRAG_WRITE_THREADS"] = str(args.write_threads)
+    if args.write_processes is not None:
+        env["VTRAG_WRITE_PROCESSES"] = str(args.write_processes)
     t0 = time.perf_counter()
     texts = make_corpus(args.work / "corpus", args.pages)
     weights = make_weights(args.work / "weights", [t for t, _ in texts.values()], tiny=args.tiny)

@@ -1,6 +1,6 @@
 #!/bin/bash
 # On the GPU machine (device tool), from the tree's root: the runs of issues 13 and 18.
-#   bash bench/gpu_run.sh encode|e2e|levers|builds|compaction|all|-- CMD...
+#   bash bench/gpu_run.sh encode|e2e|levers|builds|host|compaction|all|-- CMD...
 # encode (~6 min) and builds (= e2e + levers, ~6 min) fit one device call each; all (~12 min) is both at once,
 # builds first (outputs land in $OUT as they are made, so a call cut at its limit keeps what finished).
 # Unpacks .device/site.tar.xz (bench/gpu_carry.sh) to /tmp/site once per machine; outputs go to $OUT.
@@ -27,6 +27,12 @@ levers() {  # the build again (same corpus and weights): compiled encoder, 4 wri
   python3 bench/e2e_gpu.py --pages 2000 --workers 12 --steps build --compile --write-threads 4 \
     --json-out "$OUT/e2e-levers.json" 2>&1 | tee "$OUT/e2e-levers.txt"
 }
+host() {  # the host's share on this machine's 16 cores: token-writer processes vs threads (no GPU used)
+  python3 bench/token_writes.py --batches 16 --batch-pages 64 --threads 4,8 --processes 0,4,8 2>&1 |
+    tee "$OUT/token-writes.txt"
+  python3 bench/build_host.py --pages 1920 --batch-pages 64 --device-ms 3.3 --write-threads 4 \
+    --write-processes 0,4,8 --extracted 2>&1 | tee "$OUT/build-host.txt"
+}
 compaction() {
   python3 bench/compaction.py --pages 1000 --device cuda --record "$OUT/bench-compact.md" 2>&1 |
     tee "$OUT/compact.txt"
@@ -37,7 +43,8 @@ case "${1:-}" in
   levers) levers ;;
   builds) e2e && levers ;;
   compaction) compaction ;;
+  host) host ;;
   all) e2e; levers; encode ;;  # the builds first: a call cut at its time limit still brings them back
   --) shift && "$@" 2>&1 | tee "$OUT/cmd.txt" ;;
-  *) echo "usage: gpu_run.sh encode|e2e|levers|builds|compaction|all|-- CMD..." >&2 && exit 2 ;;
+  *) echo "usage: gpu_run.sh encode|e2e|levers|builds|host|compaction|all|-- CMD..." >&2 && exit 2 ;;
 esac

@@ -1,6 +1,8 @@
-"""Build-side token writes: Base pages per second into Milvus Lite with 1, 2 and 4 writer threads.
+"""Build-side token writes: Base pages per second into Milvus Lite with 1, 2 and 4 writer threads, and with
+the tokens packed and sent by writer processes (`--processes`, retriever/token_writers.py).
 
-    python bench/token_writes.py [--batches 8] [--batch-pages 32] [--threads 1,2,4] [--record]
+    python bench/token_writes.py [--batches 8] [--batch-pages 32] [--threads 1,2,4] [--processes 0,4]
+                                 [--record]
 
 Each run writes `--batches` batches of `--batch-pages` pages of random (273, 1280) bf16 tokens (v1 Base)
 through `IndexStore.write_pages` (tokens, then page rows) on `indexer.writer.BackgroundWriter` with the given
@@ -50,19 +52,25 @@ def batches(n: int, pages: int) -> list[Batch]:
     return out
 
 
-def pages_per_second(threads: int, work: list[Batch]) -> float:
+def pages_per_second(threads: int, processes: int, work: list[Batch]) -> float:
     config = IndexConfig(text_model="bench", text_dim=TEXT_DIM, mode="base")
     with tempfile.TemporaryDirectory() as tmp, IndexStore.open(Path(tmp) / "bench.db", config) as store:
         for doc, records, _ in work:
             store.begin_doc(DocRecord(doc, f"/{doc}.pdf", len(records), "indexing", 0, "base"))
+        token_writers = store.token_writers(processes)
+        if token_writers is not None:  # the processes' start-up (imports, connect) is not a write
+            store.write_pages(*work[0][1:], writers=token_writers)
         writer = BackgroundWriter(threads=threads)
         started = time.perf_counter()
         for _, records, tokens in work:
-            writer.submit(lambda r=records, t=tokens: store.write_pages(r, t), lambda: None)
+            write = lambda r=records, t=tokens: store.write_pages(r, t, writers=token_writers)  # noqa: E731
+            writer.submit(write, lambda: None)
         writer.drain()
         store.complete_docs([doc for doc, _, _ in work])
         seconds = time.perf_counter() - started
         writer.close()
+        if token_writers is not None:
+            token_writers.close()
     return sum(len(r) for _, r, _ in work) / seconds
 
 
@@ -71,14 +79,17 @@ def main() -> int:
     parser.add_argument("--batches", type=int, default=8)
     parser.add_argument("--batch-pages", type=int, default=32)
     parser.add_argument("--threads", default="1,2,4")
+    parser.add_argument("--processes", default="0", help="token-writer processes (0: the threads write them)")
     parser.add_argument("--record", action="store_true", help="append the table to docs/BENCHMARKS.md")
     args = parser.parse_args()
     work = batches(args.batches, args.batch_pages)
-    pages_per_second(1, work[:1])  # warm-up: Milvus Lite start, first collection load
-    rates = {int(t): pages_per_second(int(t), work) for t in args.threads.split(",")}
+    pages_per_second(1, 0, work[:1])  # warm-up: Milvus Lite start, first collection load
+    runs = [(int(p), int(t)) for p in args.processes.split(",") for t in args.threads.split(",")]
+    rates = {run: pages_per_second(run[1], run[0], work) for run in runs}
     first = next(iter(rates.values()))
-    rows = [f"| {t} | {rate:.1f} | {rate / first:.2f}x |" for t, rate in rates.items()]
-    table = "\n".join(["| writer threads | Base pages/s | vs the first row |", "|---:|---:|---:|", *rows])
+    rows = [f"| {t} | {p} | {rate:.1f} | {rate / first:.2f}x |" for (p, t), rate in rates.items()]
+    header = "| writer threads | token processes | Base pages/s | vs the first row |"
+    table = "\n".join([header, "|---:|---:|---:|---:|", *rows])
     print(table)
     if args.record:
         command = "python bench/token_writes.py " + " ".join(sys.argv[1:])

@@ -17,6 +17,7 @@ class BuildOptions:
     workers: int = 1
     batch_pages: int = 32
     write_threads: int = 1  # batches written at once (while the next is prepared)
+    write_processes: int = 0  # processes that pack and send vision tokens (0: the writer threads do)
     ocr: bool = True
     shard: tuple[int, int] = (0, 1)  # (k, n): this run takes the files whose path hashes to k modulo n
 

@@ -40,6 +40,7 @@ from indexer.writer import BackgroundWriter
 from retriever.errors import RetrieverError
 from retriever.records import DocRecord, PageRecord
 from retriever.store import IndexStore
+from retriever.token_writers import TokenWriters
 
 
 class Embedder(Protocol):
@@ -89,6 +90,7 @@ class IndexBuilder:
         self._stages: defaultdict[str, float] = defaultdict(float)
         self._stages_lock = threading.Lock()  # writer threads add their seconds too
         self._encoder: ThreadPoolExecutor | None = None  # the encoder's thread while a build runs
+        self._token_writers: TokenWriters | None = None  # token-writer processes while a build runs
 
     @contextmanager
     def _timed(self, stage: str) -> Iterator[None]:
@@ -191,6 +193,9 @@ class IndexBuilder:
         threads = self.options.write_threads + (self._encoder is not None)
         writer = BackgroundWriter(threads=threads)
         batch: list[tuple[Writing, ExtractedPage]] = []
+        if self.vision is not None:  # tokens to write: packed and sent outside this interpreter
+            self._token_writers = self.store.token_writers(self.options.write_processes)
+            report.token_writer_processes = self.options.write_processes if self._token_writers else 0
         try:
             for planned, pages in documents:
                 doc = self._begin(planned)
@@ -217,6 +222,9 @@ class IndexBuilder:
             writer.close()  # every queued write has waited for its encode
             if self._encoder is not None:
                 self._encoder.shutdown(cancel_futures=True)
+            if self._token_writers is not None:
+                self._token_writers.close()
+                self._token_writers = None
 
     def _begin(self, planned: Planned) -> Writing:
         record = DocRecord(
@@ -261,7 +269,8 @@ class IndexBuilder:
                     continue
                 try:
                     with self._timed("write"):
-                        self.store.write_pages(records, tokens, replace=not doc.planned.fresh)
+                        replace = not doc.planned.fresh
+                        self.store.write_pages(records, tokens, replace=replace, writers=self._token_writers)
                 except RetrieverError:
                     raise
                 except Exception as exc:

@@ -148,7 +148,7 @@ class Connection:
             return
         with milvus_errors(f"flush {name}"):
             self.client.flush(name)
-        self._raise_lost_writes(f"flush {name}")
+        self.check_lost_writes(f"flush {name}")
 
     # -- rows ----------------------------------------------------------------------------------------
 
@@ -164,7 +164,7 @@ class Connection:
         with milvus_errors(f"upsert into {name}"):
             for start in range(0, len(rows), per_call):
                 self.client.upsert(name, list(rows[start : start + per_call]))
-                self._raise_lost_writes(f"upsert into {name}")
+                self.check_lost_writes(f"upsert into {name}")
 
     def upsert_columns(self, name: str, columns: dict[str, list[Any]], row_bytes: int = 0) -> None:
         """`upsert` for rows given column by column (field → one value per row, every non-function field).
@@ -196,10 +196,11 @@ class Connection:
                 request = upsert_request(name, part, schema)  # built in place: no copy of the payload
                 context = self.client._generate_call_context()
                 handler.upsert(name, [], upsert_param=request, schema=schema, context=context)
-                self._raise_lost_writes(f"upsert into {name}")
+                self.check_lost_writes(f"upsert into {name}")
 
-    def _raise_lost_writes(self, what: str) -> None:
-        """Raise WriteLostError when the 2.5 core logged a failure of a write it acknowledged."""
+    def check_lost_writes(self, what: str) -> None:
+        """Raise WriteLostError when the 2.5 core logged a failure of a write it acknowledged (of this
+        process or of one writing through its socket, retriever/token_writers.py)."""
         failures = lite_failures(self.lite_path) if self.lite_path else []
         if failures:
             detail = failures[-1].split("]")[-1].strip()  # glog's prefix ends with the last "]"

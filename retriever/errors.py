@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from pymilvus.exceptions import ErrorCode, MilvusException, MilvusUnavailableException
@@ -40,6 +40,18 @@ class RetrieverError(Exception):
         super().__init__(message)
         self.message = message
         self.retriable = retriable
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Subclasses take other arguments than the message they build, so the default (cls(*args)) cannot
+        # rebuild them: one raised in a token writer process (retriever/token_writers.py) comes back whole.
+        return _rebuilt, (type(self), self.message, dict(self.__dict__))
+
+
+def _rebuilt(cls: type[RetrieverError], message: str, state: dict[str, Any]) -> RetrieverError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error
 
 
 class StoreUnavailableError(RetrieverError):

@@ -67,3 +67,10 @@ def lite_failures(path: str) -> list[str]:
     """Failed-write lines the 2.5 core of `path` has logged (none for 3.x or a file not open here)."""
     held = _lite_opens.get(path)
     return held.core.logged_failures() if held is not None and held.core is not None else []
+
+
+def lite_endpoint(path: str) -> str | None:
+    """The socket of the 2.5 core this process runs for `path`, which other processes of this machine can
+    connect to while it is open here; None for 3.x (in-process) or a file not open here."""
+    held = _lite_opens.get(path)
+    return held.core.uri if held is not None and held.core is not None else None

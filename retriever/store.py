@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     import torch
 
     from retriever.token_sets import TokenSets
+    from retriever.token_writers import TokenWriters
 
 DEFAULT_NAME = "vtrag"
 
@@ -252,12 +253,21 @@ class IndexStore:
         """1-based page numbers of a document that have a page row (for resuming a build)."""
         return page_rows.page_numbers(self._conn, self._names.pages, doc_id)
 
+    def token_writers(self, processes: int) -> TokenWriters | None:
+        """Start `processes` processes that write vision tokens for `write_pages(writers=...)`, each with its
+        own connection; None where no other process can reach this store (milvus-lite 3.x) or for 0.
+        `close()` them when done."""
+        from retriever.token_writers import start_token_writers
+
+        return start_token_writers(self._conn, processes)
+
     def write_pages(
         self,
         pages: Sequence[PageRecord],
         tokens: dict[int, torch.Tensor] | None = None,
         *,
         replace: bool = True,
+        writers: TokenWriters | None = None,
     ) -> None:
         """Write pages and, optionally, their vision tokens; rewriting a page replaces it.
 
@@ -271,6 +281,7 @@ class IndexStore:
                 document and every key must be one of their page numbers.
             replace: look for token chunks of an earlier, longer version of these pages and drop them.
                 False only when the document has never been written (a first build): saves a delete.
+            writers: write the tokens in these processes (`token_writers`) instead of this thread.
 
         Raises:
             ValueError: missing/wrong-dim vectors, token keys without a page, tokens for several documents.
@@ -292,9 +303,11 @@ class IndexStore:
         rows = [page_rows.page_to_row(p, self._config, token_bytes.get(p.page_no, 0)) for p in pages]
         if tokens_by_page:
             by_id = {make_page_id(pages[0].doc_id, no): t for no, t in tokens_by_page.items()}
-            token_blobs.write_tokens(
-                self._conn, self._names.tokens, pages[0].doc_id, by_id, replace=replace, token_codec=codec
-            )
+            doc_id, name = pages[0].doc_id, self._names.tokens
+            if writers is not None:
+                writers.write(name, doc_id, by_id, replace=replace, token_codec=codec)
+            else:
+                token_blobs.write_tokens(self._conn, name, doc_id, by_id, replace=replace, token_codec=codec)
         page_rows.upsert_pages(self._conn, self._names.pages, rows)
 
     def get_pages(self, page_ids: Sequence[str], *, with_vectors: bool = False) -> list[PageRecord]:

@@ -57,8 +57,12 @@ def test_a_broken_worker_pool_fails_documents_and_never_completes_them_empty(
         assert all(o.error for o in failed)
 
 
-def test_vision_pages_cut_in_workers_store_the_rows_of_the_rendered_page(tmp_path: Path) -> None:
-    """Extraction workers cut the views; the rows stored equal encoding the rendered page in one process."""
+@pytest.mark.parametrize("write_processes", [0, 2])
+def test_vision_pages_cut_in_workers_store_the_rows_of_the_rendered_page(
+    tmp_path: Path, write_processes: int
+) -> None:
+    """Extraction workers cut the views; the rows stored (by the writer threads, or by token-writer
+    processes) equal encoding the rendered page in one process."""
     from encoder.tiny import tiny_deepseek_ocr
     from encoder.vision import DeepseekOcrEncoder
     from indexer.documents import open_document
@@ -67,9 +71,10 @@ def test_vision_pages_cut_in_workers_store_the_rows_of_the_rendered_page(tmp_pat
     encoder = DeepseekOcrEncoder(tiny_deepseek_ocr(seed=0), mode="gundam", workers=1)
     config = IndexConfig("all-MiniLM-L6-v2", 384, "gundam", encoder="deepseek-ocr", vision_dim=encoder.dim)
     with IndexStore.open(str(tmp_path / "idx" / "milvus.db"), config) as store:
-        options = BuildOptions(mode="gundam", workers=2, batch_pages=2)
+        options = BuildOptions(mode="gundam", workers=2, batch_pages=2, write_processes=write_processes)
         report = IndexBuilder(store, ConstantEmbedder(), options, vision=encoder).run([pdf])
         assert [o.status for o in report.outcomes] == ["indexed"]
+        assert report.summary()["token_writer_processes"] == write_processes
         doc_id = report.outcomes[0].doc_id
         stored = store.get_tokens([f"{doc_id}:{n}" for n in (1, 2, 3)])
     with open_document(pdf) as doc:  # the same batches as the build (2 + 1 pages): bit-equal rows

@@ -21,10 +21,12 @@ def test_build_with_an_encoder_stores_tokens_and_decodes_from_them(
 ) -> None:
     data = tmp_path / "index"
     proc = run_cli(
-        "index", "build", str(corpus), "--data-dir", str(data), "--json", *vision_args(tiny_weights)
-    )
+        "index", "build", str(corpus), "--data-dir", str(data), "--json", *vision_args(tiny_weights),
+        env={"VTRAG_WRITE_PROCESSES": "2"},  # the GPU default's token-writer processes, on the CPU
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     events = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert events[-1]["event"] == "done" and events[-1]["token_writer_processes"] == 2
     lighthouse = next(e for e in events if e["event"] == "document" and e["path"].endswith("lighthouse.pdf"))
 
     status = cli_json("index", "status", "--data-dir", str(data))
