@@ -4,8 +4,11 @@ A Base page's tokens are ~700 KB. Packing them (byte planes, zstd, sha256, base6
 the upsert and gRPC's serialisation of it hold the interpreter lock for ~2 ms a page (py-spy,
 docs/BENCHMARKS.md): at the 300 pages/s a GPU build aims at, most of the one interpreter that also renders
 batches into pinned memory, embeds and launches the encoder. Here a pool of writer processes, each with its
-own connection to the same Milvus, does that work; the caller's thread only copies the raw rows into a pipe
-and waits (lock released), then writes the page rows itself, so "tokens before page rows" holds as before.
+own connection to the same Milvus, does that work; the caller's thread only copies the raw rows into shared
+memory (a copy that releases the lock: pickling them through the pool's pipe held it for 47% of the build's
+GIL samples) and waits, then writes the page rows itself, so "tokens before page rows" holds as before.
+Each write's segment is unlinked once its write ends; a killed build's segments are unlinked by
+multiprocessing's resource tracker.
 
 What another process can reach: a Milvus server (its URI) and milvus-lite 2.5's core (its Unix socket).
 milvus-lite 3.x runs inside our process and cannot be shared: `start_token_writers` gives None there, and
@@ -14,11 +17,13 @@ the caller writes tokens on its own threads.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import signal
 from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.shared_memory import SharedMemory
 from typing import TYPE_CHECKING, Any
 
 from pymilvus import MilvusClient
@@ -29,12 +34,10 @@ from retriever.errors import RetrieverError, milvus_errors
 from retriever.lite_opens import lite_endpoint
 
 if TYPE_CHECKING:
-    import numpy as np
     import torch
 
-# A tensor as it crosses the pipe: (dtype name, shape, its bytes). numpy pickles only a view's own bytes,
-# where a torch tensor would take the whole storage of the batch it was sliced from.
-Portable = tuple[str, tuple[int, ...], "np.ndarray"]
+# Where a page's tensor lies in a write's shared segment: (page id, dtype name, shape, offset, bytes).
+Placed = tuple[str, str, tuple[int, ...], int, int]
 
 
 def shared_endpoint(conn: Connection) -> str | None:
@@ -91,14 +94,17 @@ class TokenWriters:
                 resumes it).
             ValueError: a tensor the token codec cannot take (NaN under a lossy codec).
         """
-        payload = {page_id: _portable(tensor) for page_id, tensor in tensors.items()}
+        segment, placed = _shared(tensors)
         try:
-            self._pool.submit(_write, collection, doc_id, payload, replace, token_codec).result()
+            self._pool.submit(_write, collection, doc_id, segment.name, placed, replace, token_codec).result()
         except BrokenProcessPool as exc:
             raise RetrieverError(
                 f"a token writer process died while writing {collection}: {exc}. Nothing of the document "
                 "being written becomes visible; run the build again to resume it."
             ) from exc
+        finally:
+            segment.close()
+            segment.unlink()
         self._conn.check_lost_writes(f"upsert into {collection}")
 
     def close(self) -> None:
@@ -115,16 +121,33 @@ def start_token_writers(conn: Connection, processes: int) -> TokenWriters | None
     return TokenWriters(conn, endpoint, processes)
 
 
-def _portable(tensor: torch.Tensor) -> Portable:
+def _shared(tensors: Mapping[str, torch.Tensor]) -> tuple[SharedMemory, list[Placed]]:
+    """The tensors' bytes, one after the other, in a new shared-memory segment (the caller unlinks it)."""
     import torch
 
     from retriever.tokens import DTYPE_NAMES
 
-    flat = tensor.detach().to("cpu").contiguous()
-    name = str(flat.dtype).removeprefix("torch.")
-    if name not in DTYPE_NAMES:
-        raise ValueError(f"cannot store tokens of dtype {flat.dtype}; use one of {sorted(DTYPE_NAMES)}")
-    return name, tuple(flat.shape), flat.reshape(-1).view(torch.uint8).numpy()
+    flats, placed, offset = [], [], 0
+    for page_id, tensor in tensors.items():
+        flat = tensor.detach().to("cpu").contiguous()
+        name = str(flat.dtype).removeprefix("torch.")
+        if name not in DTYPE_NAMES:
+            raise ValueError(f"cannot store tokens of dtype {flat.dtype}; use one of {sorted(DTYPE_NAMES)}")
+        size = flat.numel() * flat.element_size()
+        flats.append(flat.reshape(-1).view(torch.uint8))
+        placed.append((page_id, name, tuple(flat.shape), offset, size))
+        offset += size
+    segment = SharedMemory(create=True, size=max(offset, 1))
+    try:
+        target = torch.frombuffer(segment.buf, dtype=torch.uint8, count=offset) if offset else None
+        for flat, (_, _, _, start, size) in zip(flats, placed, strict=True):
+            target[start : start + size].copy_(flat)  # type: ignore[index]  # torch copies without the GIL
+        del target  # the segment cannot close while a tensor maps it
+    except BaseException:
+        segment.close()
+        segment.unlink()
+        raise
+    return segment, placed
 
 
 # -- in the writer processes -----------------------------------------------------------------------------
@@ -151,16 +174,32 @@ def _ready() -> None:
 
 
 def _write(
-    collection: str, doc_id: str, payload: dict[str, Portable], replace: bool, token_codec: str
+    collection: str, doc_id: str, segment_name: str, placed: list[Placed], replace: bool, token_codec: str
 ) -> None:
+    import numpy as np
     import torch
 
     from retriever.tokens import DTYPES, write_tokens
 
     if _worker_conn is None:
         raise RetrieverError("token writer process has no connection")
-    tensors: dict[str, Any] = {
-        page_id: torch.from_numpy(raw).view(DTYPES[dtype]).reshape(shape)
-        for page_id, (dtype, shape, raw) in payload.items()
-    }
-    write_tokens(_worker_conn, collection, doc_id, tensors, replace=replace, token_codec=token_codec)
+    segment = _attach(segment_name)
+    try:
+        data = np.frombuffer(segment.buf, dtype=np.uint8)
+        tensors: dict[str, Any] = {
+            page_id: torch.from_numpy(data[start : start + size]).view(DTYPES[dtype]).reshape(shape)
+            for page_id, dtype, shape, start, size in placed
+        }  # views of the segment: packing reads it in place
+        write_tokens(_worker_conn, collection, doc_id, tensors, replace=replace, token_codec=token_codec)
+        del tensors, data
+    finally:
+        with contextlib.suppress(BufferError):  # a view still alive: the mapping goes with it
+            segment.close()
+
+
+def _attach(name: str) -> SharedMemory:
+    """The caller's segment, which the caller unlinks (Python 3.13 lets a process attach untracked)."""
+    try:
+        return SharedMemory(name=name, track=False)  # type: ignore[call-arg]
+    except TypeError:  # before 3.13: tracked by the resource tracker the caller shares with us
+        return SharedMemory(name=name)

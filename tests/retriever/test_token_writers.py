@@ -16,7 +16,7 @@ from retriever.filters import Filter
 from retriever.records import IndexConfig
 from retriever.schema import collection_names
 from retriever.store import IndexStore
-from retriever.token_writers import _portable, shared_endpoint
+from retriever.token_writers import _shared, shared_endpoint
 from tests.retriever.helpers import TEXT_DIM, make_doc, make_page
 
 
@@ -46,11 +46,19 @@ def test_writer_processes_store_what_the_thread_would_and_replace_longer_version
         writers.close()
 
 
-def test_a_page_sliced_from_a_batch_crosses_the_pipe_alone() -> None:
+def test_a_page_sliced_from_a_batch_goes_to_shared_memory_alone() -> None:
     batch = torch.randn(64, 273, 1280).to(torch.bfloat16)
-    name, shape, raw = _portable(batch[5])
-    assert (name, shape) == ("bfloat16", (273, 1280))
-    assert len(pickle.dumps(raw)) < 1.01 * batch[5].nbytes  # not the 64 pages' storage
+    segment, placed = _shared({"d:6": batch[5], "d:7": torch.arange(6.0).reshape(2, 3)})
+    try:
+        assert placed == [("d:6", "bfloat16", (273, 1280), 0, batch[5].nbytes),
+                          ("d:7", "float32", (2, 3), batch[5].nbytes, 24)]  # fmt: skip
+        assert batch[5].nbytes + 24 <= segment.size < 2 * batch[5].nbytes  # not the 64 pages' storage
+        copied = torch.frombuffer(segment.buf, dtype=torch.uint8, count=batch[5].nbytes)
+        assert torch.equal(copied, batch[5].reshape(-1).view(torch.uint8))
+        del copied
+    finally:
+        segment.close()
+        segment.unlink()
 
 
 def test_a_lossy_codec_refuses_nan_rows_in_the_process_as_in_the_thread(tmp_path: Path) -> None:
