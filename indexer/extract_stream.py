@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from encoder.modes import Mode
 from indexer.build_state import Planned
 from indexer.extract import ExtractedPage, extract_pages
+from indexer.shared_views import SharedPages, discard, extract_pages_shared, receive
 
 PAGES_PER_TASK = 8  # pages a worker extracts per task: large enough to amortise IPC, small enough to balance
 
@@ -59,19 +60,24 @@ def _task_results(
         for i, chunk in tasks
     ]
     window = max(2, 2 * workers)
-    futures: dict[int, Future[list[ExtractedPage]]] = {}
-    for k, (i, _) in enumerate(tasks):
-        try:
-            if pool is not None:
-                for ahead in range(k, min(k + window, len(tasks))):
-                    if ahead not in futures:
-                        futures[ahead] = pool.submit(extract_pages, *args[ahead])
-            result = futures.pop(k).result() if pool is not None else extract_pages(*args[k])
-        except Exception as exc:  # an unreadable page, or a broken pool, fails documents, not the job
-            futures.pop(k, None)
-            yield i, exc
-            continue
-        yield i, result
+    futures: dict[int, Future[SharedPages]] = {}
+    try:
+        for k, (i, _) in enumerate(tasks):
+            try:
+                if pool is not None:
+                    for ahead in range(k, min(k + window, len(tasks))):
+                        if ahead not in futures:
+                            # Views come back through shared memory (indexer/shared_views.py).
+                            futures[ahead] = pool.submit(extract_pages_shared, extract_pages, *args[ahead])
+                result = receive(futures.pop(k).result()) if pool is not None else extract_pages(*args[k])
+            except Exception as exc:  # an unreadable page, or a broken pool, fails documents, not the job
+                futures.pop(k, None)
+                yield i, exc
+                continue
+            yield i, result
+    finally:  # the build stopped early: results still coming are never read, their segments unlinked
+        for future in futures.values():
+            future.add_done_callback(discard)
 
 
 def _pages(results: Iterable[list[ExtractedPage] | Exception]) -> Iterator[ExtractedPage]:

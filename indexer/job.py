@@ -113,7 +113,7 @@ class IndexBuilder:
             context = multiprocessing.get_context("forkserver")
             # The server imports the extraction code (PyMuPDF alone is ~1.5 s) once; workers fork from it
             # with it loaded instead of each importing it again on the same cores.
-            context.set_forkserver_preload(["indexer.extract"])
+            context.set_forkserver_preload(["indexer.extract", "indexer.shared_views"])
             pool = ProcessPoolExecutor(self.options.workers, mp_context=context)
         try:
             # Workers cut the views when the encoder names its mode (parallel resizing, smaller pickles).
