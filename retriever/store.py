@@ -254,9 +254,8 @@ class IndexStore:
         return page_rows.page_numbers(self._conn, self._names.pages, doc_id)
 
     def token_writers(self, processes: int) -> TokenWriters | None:
-        """Start `processes` processes that write vision tokens for `write_pages(writers=...)`, each with its
-        own connection; None where no other process can reach this store (milvus-lite 3.x) or for 0.
-        `close()` them when done."""
+        """`processes` processes writing vision tokens for `write_pages(writers=...)` (`close()` them after);
+        None where no other process can reach this store (milvus-lite 3.x), or for 0."""
         from retriever.token_writers import start_token_writers
 
         return start_token_writers(self._conn, processes)
@@ -289,15 +288,7 @@ class IndexStore:
         from retriever import tokens as token_blobs
 
         tokens_by_page = tokens or {}
-        if tokens_by_page:
-            if len({p.doc_id for p in pages}) != 1:
-                raise ValueError("write_pages with tokens needs pages of exactly one document")
-            unknown = sorted(set(tokens_by_page) - {p.page_no for p in pages})
-            if unknown:
-                raise ValueError(f"tokens given for pages {unknown} that are not being written")
-            bad = sorted(no for no, t in tokens_by_page.items() if t.dtype not in token_blobs.DTYPES.values())
-            if bad:
-                raise ValueError(f"tokens of pages {bad}: dtype must be one of {sorted(token_blobs.DTYPES)}")
+        token_blobs.check_page_tokens(pages, tokens_by_page)
         token_bytes = token_blobs.payload_sizes(codec := self._config.token_codec, tokens_by_page)
         # Build (and so validate) every row before writing anything.
         rows = [page_rows.page_to_row(p, self._config, token_bytes.get(p.page_no, 0)) for p in pages]

@@ -179,15 +179,15 @@ def _write(
     import numpy as np
     import torch
 
-    from retriever.tokens import DTYPES, write_tokens
+    from retriever.tokens import write_tokens
 
     if _worker_conn is None:
         raise RetrieverError("token writer process has no connection")
     segment = _attach(segment_name)
     try:
-        data = np.frombuffer(segment.buf, dtype=np.uint8)
+        data = np.ndarray((segment.size,), dtype=np.uint8, buffer=segment.buf)
         tensors: dict[str, Any] = {
-            page_id: torch.from_numpy(data[start : start + size]).view(DTYPES[dtype]).reshape(shape)
+            page_id: torch.from_numpy(data[start : start + size]).view(getattr(torch, dtype)).reshape(shape)
             for page_id, dtype, shape, start, size in placed
         }  # views of the segment: packing reads it in place
         write_tokens(_worker_conn, collection, doc_id, tensors, replace=replace, token_codec=token_codec)

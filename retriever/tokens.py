@@ -30,7 +30,7 @@ import pybase64
 from retriever.connection import Connection
 from retriever.errors import TokenIntegrityError
 from retriever.filters import Filter, field_equals, field_in
-from retriever.records import LOSSLESS
+from retriever.records import LOSSLESS, PageRecord
 from retriever.schema import DUMMY_VECTOR, TOKEN_FIELDS, VARCHAR_MAX_BYTES
 from retriever.token_codec import CodecError, pack, unpack
 from retriever.token_quant import QUANTIZED, check_token_codec, dequantize, payload_size, quantize
@@ -97,6 +97,26 @@ def stored_size(token_codec: str, tensor: torch.Tensor) -> int:
     if check_token_codec(token_codec) == LOSSLESS:
         return tensor.numel() * tensor.element_size()
     return payload_size(token_codec, tensor.shape)
+
+
+def check_page_tokens(pages: Sequence[PageRecord], tokens: Mapping[int, torch.Tensor]) -> None:
+    """What `IndexStore.write_pages` asks of its tokens: one document's pages, each key one of their page
+    numbers, a storable dtype.
+
+    Raises:
+        ValueError: saying which of these fails.
+    """
+    if not tokens:
+        return
+    if len({p.doc_id for p in pages}) != 1:
+        raise ValueError("write_pages with tokens needs pages of exactly one document")
+    unknown = sorted(set(tokens) - {p.page_no for p in pages})
+    if unknown:
+        raise ValueError(f"tokens given for pages {unknown} that are not being written")
+    dtypes = _dtypes()
+    bad = sorted(no for no, t in tokens.items() if t.dtype not in dtypes.values())
+    if bad:
+        raise ValueError(f"tokens of pages {bad}: dtype must be one of {sorted(dtypes)}")
 
 
 def payload_sizes(token_codec: str, tensors: Mapping[int, torch.Tensor]) -> dict[int, int]:
