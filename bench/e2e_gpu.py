@@ -125,8 +125,8 @@ def run_build(
                 last_page = time.perf_counter()
         code = proc.wait()
     wall = time.perf_counter() - started
-    if code != 0:
-        raise SystemExit(f"vtrag index build exited {code}")
+    if code != 0:  # with --json the CLI reports its error as the last event
+        raise SystemExit(f"vtrag index build exited {code}: {events[-3:]}")
     done = next(e for e in events if e["event"] == "done")
     # After the first written batch: the rate a long build settles at (start-up, model load and a
     # compile land before it).

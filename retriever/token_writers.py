@@ -5,8 +5,8 @@ the upsert and gRPC's serialisation of it hold the interpreter lock for ~2 ms a 
 docs/BENCHMARKS.md): at the 300 pages/s a GPU build aims at, most of the one interpreter that also renders
 batches into pinned memory, embeds and launches the encoder. Here a pool of writer processes, each with its
 own connection to the same Milvus, does that work; the caller's thread only copies the raw rows into shared
-memory (a copy that releases the lock: pickling them through the pool's pipe held it for 47% of the build's
-GIL samples) and waits, then writes the page rows itself, so "tokens before page rows" holds as before.
+memory (a numpy copy, which releases the lock: pickling them through the pool's pipe held it for 47% of the
+build's GIL samples) and waits, then writes the page rows itself, so "tokens before page rows" holds.
 Each write's segment is unlinked once its write ends; a killed build's segments are unlinked by
 multiprocessing's resource tracker.
 
@@ -123,6 +123,7 @@ def start_token_writers(conn: Connection, processes: int) -> TokenWriters | None
 
 def _shared(tensors: Mapping[str, torch.Tensor]) -> tuple[SharedMemory, list[Placed]]:
     """The tensors' bytes, one after the other, in a new shared-memory segment (the caller unlinks it)."""
+    import numpy as np
     import torch
 
     from retriever.tokens import DTYPE_NAMES
@@ -139,10 +140,12 @@ def _shared(tensors: Mapping[str, torch.Tensor]) -> tuple[SharedMemory, list[Pla
         offset += size
     segment = SharedMemory(create=True, size=max(offset, 1))
     try:
-        target = torch.frombuffer(segment.buf, dtype=torch.uint8, count=offset) if offset else None
+        # numpy, not torch: one memcpy without the GIL, where torch's copy would start an OpenMP team on
+        # every writer thread (cores' worth of spinning threads each).
+        target = np.ndarray((segment.size,), dtype=np.uint8, buffer=segment.buf)
         for flat, (_, _, _, start, size) in zip(flats, placed, strict=True):
-            target[start : start + size].copy_(flat)  # type: ignore[index]  # torch copies without the GIL
-        del target  # the segment cannot close while a tensor maps it
+            target[start : start + size] = flat.numpy()
+        del target  # the segment cannot close while an array maps it
     except BaseException:
         segment.close()
         segment.unlink()
