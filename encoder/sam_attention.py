@@ -19,12 +19,13 @@ Tests hold all three to the reference rows.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
 import torch
 from torch import nn
-from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.nn.attention import SDPBackend
 from torch.nn.attention.flex_attention import flex_attention
 from transformers.models.deepseek_ocr2.modeling_deepseek_ocr2 import (
     DeepseekOcr2SamVisionAttention,
@@ -111,6 +112,20 @@ def _key_positions(
     return out
 
 
+# The SDPA backends that take a value head dim unlike the query's, called as their own ops: `sdpa_kernel`
+# would switch the others off for the whole process, and a build embeds page text (MiniLM, fp32 SDPA, which
+# cuDNN does not run) on another thread while the encoder runs: "No available kernel" there.
+_UNPADDED_KERNELS: dict[Any, Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    SDPBackend.CUDNN_ATTENTION: lambda q, k, v: torch.ops.aten._scaled_dot_product_cudnn_attention(
+        q, k, v, None, False, scale=1.0
+    )[0],
+    SDPBackend.EFFICIENT_ATTENTION: lambda q, k, v: torch.ops.aten._scaled_dot_product_efficient_attention(
+        q, k, v, None, False, scale=1.0
+    )[0],
+    SDPBackend.MATH: lambda q, k, v: torch.ops.aten._scaled_dot_product_attention_math(q, k, v, scale=1.0)[0],
+}
+
+
 def _fold(
     query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, rel_h: torch.Tensor, rel_w: torch.Tensor,
     height: int, width: int, scale: float, value_backend: Any = None,
@@ -130,8 +145,7 @@ def _fold(
     k = torch.cat([key, positions.expand(*key.shape[:-1], -1)], dim=-1)
     if value_backend is not None:
         try:
-            with sdpa_kernel(value_backend):
-                return nn.functional.scaled_dot_product_attention(q, k, value, scale=1.0)
+            return _UNPADDED_KERNELS[value_backend](q, k, value)
         except RuntimeError:  # the backend has no kernel for these shapes (eager only): pad, as by default
             if torch.compiler.is_compiling():
                 raise

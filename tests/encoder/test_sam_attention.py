@@ -125,13 +125,24 @@ def test_folded_with_unpadded_values_equals_the_reference(window, monkeypatch):
     import encoder.sam_attention as sam_attention
 
     entered = []
-    real_kernel = sam_attention.sdpa_kernel
+    kernels = dict(sam_attention._UNPADDED_KERNELS)
 
-    def spy(backend):
-        entered.append(backend)
-        return real_kernel(backend)
+    def spied(backend):
+        def kernel(q, k, v):
+            entered.append(backend)
+            return kernels[backend](q, k, v)
 
-    monkeypatch.setattr(sam_attention, "sdpa_kernel", spy)
+        return kernel
+
+    monkeypatch.setattr(sam_attention, "_UNPADDED_KERNELS", {b: spied(b) for b in kernels})
+
+    # Never the process-wide backend switches (torch.nn.attention.sdpa_kernel): a build embeds text with
+    # SDPA on another thread while the encoder runs.
+    def switched(on):
+        pytest.fail("SDPA backends switched for the whole process")
+
+    for name in ("flash", "mem_efficient", "math", "cudnn"):
+        monkeypatch.setattr(torch._C, f"_set_sdp_use_{name}", switched)
     reference = tiny(window)
     folded = copy.deepcopy(reference)
     use_folded_attention(folded)
