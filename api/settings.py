@@ -87,13 +87,14 @@ class Settings(BaseSettings):
         "upserts of Base token rows into Milvus Lite: 1.4x one stream with 2, 1.5-1.65x with 4 on a 2-core "
         "machine, bench/token_writes.py).",
     )
-    write_processes: int | None = Field(
-        None,
+    write_processes: int = Field(
+        0,
         ge=0,
         le=32,
-        description="Processes that pack and send a build's vision-token rows to Milvus, so the process "
-        "feeding the GPU does not (retriever/token_writers.py); 0: the writer threads do it. Unset: 4 for a "
-        "vision build on a GPU, else 0. Milvus Lite 3.x runs in-process and always writes from the threads.",
+        description="Processes that pack and send a vision build's token rows to Milvus instead of the "
+        "writer threads (retriever/token_writers.py), to take that work off the interpreter that feeds the "
+        "GPU; not a default: no gain measured yet (docs/BENCHMARKS.md). Milvus Lite 3.x runs in-process and "
+        "always writes from the threads.",
     )
     ocr: bool = Field(
         True, description="OCR pages that have no usable text layer (RapidOCR, bundled models)."

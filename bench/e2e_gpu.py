@@ -254,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compile", action="store_true", help="build with `vtrag index build --compile`")
     parser.add_argument("--write-threads", type=int, default=None, help="VTRAG_WRITE_THREADS for the build")
     parser.add_argument(
-        "--write-processes", type=int, default=None, help="VTRAG_WRITE_PROCESSES for the build (unset: 4)"
+        "--write-processes", type=int, default=None, help="VTRAG_WRITE_PROCESSES for the build (unset: 0)"
     )
     args = parser.parse_args(argv)
     device = "cpu" if args.tiny else "cuda"

@@ -34,8 +34,6 @@ if TYPE_CHECKING:
     from indexer.job import BuildReport
 
 DOC_ID = re.compile(r"[0-9a-f]{64}")
-# Token-writer processes of a GPU build by default (settings.write_processes); measured in docs/BENCHMARKS.md.
-GPU_WRITE_PROCESSES = 4
 
 
 class Service:
@@ -172,7 +170,7 @@ class Service:
             workers=self.settings.workers,
             batch_pages=self.settings.batch_pages,
             write_threads=self.settings.write_threads,
-            write_processes=self._write_processes(vision is not None),
+            write_processes=self.settings.write_processes,
             ocr=self.settings.ocr,
             shard=shard,
         )
@@ -184,17 +182,6 @@ class Service:
             on_event=on_event,
             count_tokens=self._token_counter(store.config.mode),
         ).run(paths)
-
-    def _write_processes(self, vision: bool) -> int:
-        """Token-writer processes for a build: the setting, else GPU_WRITE_PROCESSES for a vision build on
-        a GPU (where one interpreter cannot both feed the encoder and pack its tokens), else none."""
-        if self.settings.write_processes is not None:
-            return self.settings.write_processes
-        if not vision:
-            return 0
-        from api.service.runtime import resolve_device
-
-        return GPU_WRITE_PROCESSES if resolve_device(self.settings.device).startswith("cuda") else 0
 
     def _token_counter(self, mode: str) -> Callable[[str], int] | None:
         """Auto mode's text-token count: the loaded decoder's tokenizer, else (a lite build given --weights)
