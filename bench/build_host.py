@@ -71,7 +71,9 @@ class StandInEncoder:
         out = []
         for start in range(0, len(images), self.batch_size):
             batch = images[start : start + self.batch_size]
-            host_pixels([v.global_view for v in batch])  # the host's share of a real encode on a GPU
+            # The host's share of a real encode: pinned as there where a GPU is (torch's host cache reuses the
+            # buffer); without one, a fresh buffer a batch, whose page faults overstate the copy.
+            host_pixels([v.global_view for v in batch], pinned=torch.cuda.is_available())
             time.sleep(self.device_s * len(batch))
             out += [EncodedPage(self._rows[k].clone(), self._pooled.clone()) for k in range(len(batch))]
         return out

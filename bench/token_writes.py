@@ -2,7 +2,7 @@
 the tokens packed and sent by writer processes (`--processes`, retriever/token_writers.py).
 
     python bench/token_writes.py [--batches 8] [--batch-pages 32] [--threads 1,2,4] [--processes 0,4]
-                                 [--record]
+                                 [--token-codec lossless|int8|fp8-e4m3] [--record]
 
 Each run writes `--batches` batches of `--batch-pages` pages of random (273, 1280) bf16 tokens (v1 Base)
 through `IndexStore.write_pages` (tokens, then page rows) on `indexer.writer.BackgroundWriter` with the given
@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.token_fetch import HIDDEN, ROWS, TEXT_DIM  # noqa: E402
 from indexer.writer import BackgroundWriter  # noqa: E402
-from retriever.records import DocRecord, IndexConfig, PageRecord  # noqa: E402
+from retriever.records import LOSSLESS, TOKEN_CODECS, DocRecord, IndexConfig, PageRecord  # noqa: E402
 from retriever.store import IndexStore  # noqa: E402
 
 Batch = tuple[str, list[PageRecord], dict[int, torch.Tensor]]  # (doc id, page records, page_no -> rows)
@@ -52,8 +52,8 @@ def batches(n: int, pages: int) -> list[Batch]:
     return out
 
 
-def pages_per_second(threads: int, processes: int, work: list[Batch]) -> float:
-    config = IndexConfig(text_model="bench", text_dim=TEXT_DIM, mode="base")
+def pages_per_second(threads: int, processes: int, work: list[Batch], codec: str = LOSSLESS) -> float:
+    config = IndexConfig(text_model="bench", text_dim=TEXT_DIM, mode="base", token_codec=codec)
     with tempfile.TemporaryDirectory() as tmp, IndexStore.open(Path(tmp) / "bench.db", config) as store:
         for doc, records, _ in work:
             store.begin_doc(DocRecord(doc, f"/{doc}.pdf", len(records), "indexing", 0, "base"))
@@ -80,12 +80,13 @@ def main() -> int:
     parser.add_argument("--batch-pages", type=int, default=32)
     parser.add_argument("--threads", default="1,2,4")
     parser.add_argument("--processes", default="0", help="token-writer processes (0: the threads write them)")
+    parser.add_argument("--token-codec", default=LOSSLESS, choices=TOKEN_CODECS, help="the new index's codec")
     parser.add_argument("--record", action="store_true", help="append the table to docs/BENCHMARKS.md")
     args = parser.parse_args()
     work = batches(args.batches, args.batch_pages)
     pages_per_second(1, 0, work[:1])  # warm-up: Milvus Lite start, first collection load
     runs = [(int(p), int(t)) for p in args.processes.split(",") for t in args.threads.split(",")]
-    rates = {run: pages_per_second(run[1], run[0], work) for run in runs}
+    rates = {run: pages_per_second(run[1], run[0], work, args.token_codec) for run in runs}
     first = next(iter(rates.values()))
     rows = [f"| {t} | {p} | {rate:.1f} | {rate / first:.2f}x |" for (p, t), rate in rates.items()]
     header = "| writer threads | token processes | Base pages/s | vs the first row |"
