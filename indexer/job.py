@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -40,7 +40,9 @@ from indexer.writer import BackgroundWriter
 from retriever.errors import RetrieverError
 from retriever.records import DocRecord, PageRecord
 from retriever.store import IndexStore
-from retriever.token_writers import TokenWriters
+
+if TYPE_CHECKING:
+    from retriever.token_writers import TokenWriters
 
 
 class Embedder(Protocol):
@@ -193,7 +195,7 @@ class IndexBuilder:
         threads = self.options.write_threads + (self._encoder is not None)
         writer = BackgroundWriter(threads=threads)
         batch: list[tuple[Writing, ExtractedPage]] = []
-        if self.vision is not None:  # tokens to write: packed and sent outside this interpreter
+        if self.vision is not None:  # tokens to write: by processes of their own when write_processes > 0
             self._token_writers = self.store.token_writers(self.options.write_processes)
             report.token_writer_processes = self.options.write_processes if self._token_writers else 0
         try:

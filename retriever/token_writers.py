@@ -10,6 +10,10 @@ build's GIL samples) and waits, then writes the page rows itself, so "tokens bef
 Each write's segment is unlinked once its write ends; a killed build's segments are unlinked by
 multiprocessing's resource tracker.
 
+Off by default (settings.write_processes): measured so far they are no faster than the writer threads, on
+a 2-core VM nor on an H100 machine's 16 cores (docs/BENCHMARKS.md, fifth session); each process also takes
+~1.6 s of CPU to start (torch, pymilvus).
+
 What another process can reach: a Milvus server (its URI) and milvus-lite 2.5's core (its Unix socket).
 milvus-lite 3.x runs inside our process and cannot be shared: `start_token_writers` gives None there, and
 the caller writes tokens on its own threads.
