@@ -112,30 +112,42 @@ def _key_positions(
     return out
 
 
-# The SDPA backends that take a value head dim unlike the query's, called as their own ops: `sdpa_kernel`
-# would switch the others off for the whole process, and a build embeds page text (MiniLM, fp32 SDPA, which
-# cuDNN does not run) on another thread while the encoder runs: "No available kernel" there.
-_UNPADDED_KERNELS: dict[Any, Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]] = {
-    SDPBackend.CUDNN_ATTENTION: lambda q, k, v: torch.ops.aten._scaled_dot_product_cudnn_attention(
-        q, k, v, None, False, scale=1.0
-    )[0],
-    SDPBackend.EFFICIENT_ATTENTION: lambda q, k, v: torch.ops.aten._scaled_dot_product_efficient_attention(
-        q, k, v, None, False, scale=1.0
-    )[0],
-    SDPBackend.MATH: lambda q, k, v: torch.ops.aten._scaled_dot_product_attention_math(q, k, v, scale=1.0)[0],
+# Attention with a value head dim unlike the query's, on the SDPA backends that take that, each called as its
+# own op: `sdpa_kernel` would switch the other backends off for the whole process, and a build embeds page
+# text (MiniLM, fp32 SDPA, which cuDNN does not run) on another thread while the encoder runs ("No available
+# kernel" there). `use_unpadded_values` hands a module its function, so compiled code never looks one up.
+ValueKernel = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def _cudnn_values(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    return torch.ops.aten._scaled_dot_product_cudnn_attention(q, k, v, None, False, scale=1.0)[0]
+
+
+def _efficient_values(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    return torch.ops.aten._scaled_dot_product_efficient_attention(q, k, v, None, False, scale=1.0)[0]
+
+
+def _math_values(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    return torch.ops.aten._scaled_dot_product_attention_math(q, k, v, scale=1.0)[0]
+
+
+_UNPADDED_KERNELS: dict[Any, ValueKernel] = {
+    SDPBackend.CUDNN_ATTENTION: _cudnn_values,
+    SDPBackend.EFFICIENT_ATTENTION: _efficient_values,
+    SDPBackend.MATH: _math_values,
 }
 
 
 def _fold(
     query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, rel_h: torch.Tensor, rel_w: torch.Tensor,
-    height: int, width: int, scale: float, value_backend: Any = None,
+    height: int, width: int, scale: float, value_kernel: ValueKernel | None = None,
 ) -> torch.Tensor:  # fmt: skip
     """softmax(scale q k^T + rel_h[q, k // width] + rel_w[q, k % width]) v as one unmasked SDPA call.
 
-    The values are padded to the folded head dim, which every SDPA backend takes; `value_backend` (an
-    `SDPBackend`) keeps them at their own dim and runs on that backend, one of those that accept a value
-    dim unlike the query's (a third less work in a global layer: 192 + 64 against 192 + 192); where it has
-    no kernel for the shapes, the padded call runs instead."""
+    The values are padded to the folded head dim, which every SDPA backend takes; `value_kernel` (one of
+    `_UNPADDED_KERNELS`) keeps them at their own dim, on a backend that accepts a value dim unlike the
+    query's (a third less work in a global layer: 192 + 64 against 192 + 192); where that backend has no
+    kernel for the shapes, the padded call runs instead."""
     dim = query.shape[-1]
     folded = -(-(dim + height + width) // 8) * 8  # flash kernels want head dims in multiples of 8
     pad = folded - dim - height - width
@@ -143,9 +155,9 @@ def _fold(
     q = nn.functional.pad(q, (0, pad))
     positions = _uncached_when_compiling(_key_positions)(height, width, pad, key.device, key.dtype)
     k = torch.cat([key, positions.expand(*key.shape[:-1], -1)], dim=-1)
-    if value_backend is not None:
+    if value_kernel is not None:
         try:
-            return _UNPADDED_KERNELS[value_backend](q, k, value)
+            return value_kernel(q, k, value)
         except RuntimeError:  # the backend has no kernel for these shapes (eager only): pad, as by default
             if torch.compiler.is_compiling():
                 raise
@@ -193,7 +205,7 @@ class _DecomposedSamAttention(DeepseekOcr2SamVisionAttention):
 class SamFoldedAttention(_DecomposedSamAttention):
     """The relative-position terms ride in extra query/key channels of one SDPA call (module notes)."""
 
-    value_backend: Any = None  # `_fold`'s; set per module by `use_unpadded_values`
+    value_kernel: ValueKernel | None = None  # `_fold`'s; set per module by `use_unpadded_values`
 
     def attend(
         self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
@@ -201,7 +213,7 @@ class SamFoldedAttention(_DecomposedSamAttention):
     ) -> torch.Tensor:  # fmt: skip
         if rel_h is None or rel_w is None:
             return nn.functional.scaled_dot_product_attention(query, key, value, scale=self.scale)
-        return _fold(query, key, value, rel_h, rel_w, height, width, self.scale, self.value_backend)
+        return _fold(query, key, value, rel_h, rel_w, height, width, self.scale, self.value_kernel)
 
 
 def swap_sam_attention(model: nn.Module, cls: type[DeepseekOcr2SamVisionAttention]) -> int:
@@ -245,10 +257,15 @@ def use_unpadded_values(model: nn.Module, backend: Any) -> int:
 
     Returns:
         How many modules were set.
+    Raises:
+        ValueError: a backend that cannot take such values (flash).
     """
+    if backend is not None and backend not in _UNPADDED_KERNELS:
+        raise ValueError(f"{backend} does not take a value head dim unlike the query's")
+    kernel = None if backend is None else _UNPADDED_KERNELS[backend]
     modules = [m for m in model.modules() if isinstance(m, SamFoldedAttention)]
     for module in modules:
-        module.value_backend = backend
+        module.value_kernel = kernel
     return len(modules)
 
 

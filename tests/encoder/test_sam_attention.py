@@ -159,6 +159,19 @@ def test_folded_with_unpadded_values_equals_the_reference(window, monkeypatch):
     assert entered == []
 
 
+def test_compiled_folded_attention_with_unpadded_values_equals_the_reference():
+    """What `vtrag index build --compile` runs on a Hopper GPU (there on cuDNN, here on the CPU's math
+    backend): dynamo traces the module's kernel without guarding on the backend it came from."""
+    reference = tiny(4)
+    compiled = copy.deepcopy(reference)
+    use_folded_attention(compiled)
+    use_unpadded_values(compiled, SDPBackend.MATH)
+    compiled.model.vision_tower.sam_encoder.compile()
+    assert_same_rows(reference, compiled, "base")
+    with pytest.raises(ValueError, match="value head dim"):
+        use_unpadded_values(compiled, SDPBackend.FLASH_ATTENTION)
+
+
 def test_unpadded_values_only_where_cudnn_runs_them(monkeypatch):
     assert fast_value_backend(torch.device("cpu")) is None
     cuda = torch.device("cuda", 0)
