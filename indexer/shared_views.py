@@ -1,11 +1,12 @@
 """Extracted pages' views from the worker processes to the build through shared memory, not the result pipe.
 
 A Base page's views are 3 MB of pixels. Sent as a pickled result, the build process receives them in pieces,
-joins and unpickles them under the interpreter lock (~2.5 ms a page on a 2-core VM): at the 300 pages/s a GPU
-build aims at, most of the one interpreter that also feeds the GPU. Instead a worker puts a task's views in
-one shared-memory segment and returns the pages with `SharedArray` placeholders; the build copies them out
-(a copy that releases the lock) and unlinks the segment. A segment whose result is never read (a build that
-stops) is unlinked by `discard`, or, for a killed build, by multiprocessing's resource tracker.
+joins and unpickles them under the interpreter lock, in the one interpreter that also feeds the GPU. Instead
+a worker puts a task's views in one shared-memory segment and returns the pages with `SharedArray`
+placeholders; the build copies them out (a copy that releases the lock) and unlinks the segment. A segment
+whose result is never read (a build that stops) is unlinked by `discard`, or, for a killed build, by
+multiprocessing's resource tracker. Measured on a 2-core VM: 1.3 ms a page less CPU in the build process
+(docs/BENCHMARKS.md, fifth session).
 """
 
 from __future__ import annotations
