@@ -32,9 +32,9 @@ host() {  # the host's share on this machine's 16 cores: token-writer processes 
     tee "$OUT/token-writes.txt"
   python3 bench/build_host.py --pages 1920 --batch-pages 64 --device-ms 3.3 --write-threads 4 \
     --write-processes 0,4,8 --extracted 2>&1 | tee "$OUT/build-host.txt"
-  # the same with real extraction workers sending their views to the build (the e2e's 12 minus 4 writers)
+  # the same with real extraction workers sending their views through shared memory, as in the e2e
   python3 bench/build_host.py --pages 1920 --batch-pages 64 --device-ms 3.3 --write-threads 4 \
-    --write-processes 4 --workers 8 2>&1 | tee "$OUT/build-host-extract.txt"
+    --workers 12 2>&1 | tee "$OUT/build-host-extract.txt"
 }
 compaction() {
   python3 bench/compaction.py --pages 1000 --device cuda --record "$OUT/bench-compact.md" 2>&1 |

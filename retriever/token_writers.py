@@ -126,18 +126,15 @@ def start_token_writers(conn: Connection, processes: int) -> TokenWriters | None
 
 
 def _shared(tensors: Mapping[str, torch.Tensor]) -> tuple[SharedMemory, list[Placed]]:
-    """The tensors' bytes, one after the other, in a new shared-memory segment (the caller unlinks it)."""
+    """The tensors' bytes, one after the other, in a new shared-memory segment (the caller unlinks it).
+    Their dtypes were checked by `IndexStore.write_pages` (`tokens.check_page_tokens`)."""
     import numpy as np
     import torch
-
-    from retriever.tokens import DTYPE_NAMES
 
     flats, placed, offset = [], [], 0
     for page_id, tensor in tensors.items():
         flat = tensor.detach().to("cpu").contiguous()
         name = str(flat.dtype).removeprefix("torch.")
-        if name not in DTYPE_NAMES:
-            raise ValueError(f"cannot store tokens of dtype {flat.dtype}; use one of {sorted(DTYPE_NAMES)}")
         size = flat.numel() * flat.element_size()
         flats.append(flat.reshape(-1).view(torch.uint8))
         placed.append((page_id, name, tuple(flat.shape), offset, size))
