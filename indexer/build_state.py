@@ -42,6 +42,7 @@ class Writing:
     record: DocRecord
     left: int
     error: str | None = None
+    begun: bool = False  # its manifest row ("indexing") is stored
 
     @property
     def doc_id(self) -> str:

@@ -158,7 +158,7 @@ class IndexBuilder:
                 continue
             existing = self.store.get_doc(doc_id)
             if existing is not None and existing.status == "complete":
-                self._drop_older_versions(str(cand.path), doc_id)
+                self._drop_older_versions({str(cand.path): doc_id})
                 self._record(report, FileOutcome(str(cand.path), "unchanged", doc_id, existing.pages))
                 continue
             try:
@@ -200,9 +200,10 @@ class IndexBuilder:
             report.token_writer_processes = self.options.write_processes if self._token_writers else 0
         try:
             for planned, pages in documents:
-                doc = self._begin(planned)
-                if not doc.left:
-                    self._complete([doc], report)  # a resumed document whose pages were all written
+                doc = self._writing(planned)
+                if not doc.left:  # a resumed document whose pages were all written
+                    self._begin([doc])
+                    self._complete([doc], report)
                     continue
                 try:
                     for page in self._waited(pages):
@@ -228,7 +229,7 @@ class IndexBuilder:
                 self._token_writers.close()
                 self._token_writers = None
 
-    def _begin(self, planned: Planned) -> Writing:
+    def _writing(self, planned: Planned) -> Writing:
         record = DocRecord(
             doc_id=planned.doc_id,
             source=str(planned.path),
@@ -238,8 +239,17 @@ class IndexBuilder:
             mode=self.options.mode,
             indexed_at=time.time(),
         )
-        self.store.begin_doc(record)
         return Writing(planned, record, left=len(planned.todo))
+
+    def _begin(self, docs: list[Writing]) -> None:
+        """Store the manifest rows ("indexing") of those of `docs` not yet begun, in one upsert: before any of
+        their pages is queued for writing, so a crash leaves them hidden and resumable. A batch begins its new
+        documents together, on the thread that feeds the encoder (an upsert per document cost ~8 ms there)."""
+        new = [doc for doc in docs if not doc.begun]
+        if new:
+            self.store.begin_docs([doc.record for doc in new])
+            for doc in new:
+                doc.begun = True
 
     def _submit(
         self, batch: list[tuple[Writing, ExtractedPage]], writer: BackgroundWriter, report: BuildReport
@@ -250,6 +260,7 @@ class IndexBuilder:
         docs = list(dict.fromkeys(doc for doc, _ in batch))
         if not batch:
             return
+        self._begin(docs)
         try:
             prepare = self._prepare_batch(batch)
         except RetrieverError:
@@ -297,10 +308,12 @@ class IndexBuilder:
     def _complete(self, docs: list[Writing], report: BuildReport) -> None:
         """Mark documents whose pages are all written complete (one flush for all), then drop older
         versions of their sources."""
+        if not docs:
+            return
         completed = self.store.complete_docs([doc.doc_id for doc in docs])  # in the order asked
+        replaced = self._drop_older_versions({record.source: record.doc_id for record in completed})
         for doc, record in zip(docs, completed, strict=True):
-            replaced = self._drop_older_versions(record.source, record.doc_id)
-            status = "replaced" if replaced else "indexed"
+            status = "replaced" if record.source in replaced else "indexed"
             self._record(report, FileOutcome(record.source, status, record.doc_id, doc.planned.n_pages))
 
     def _fail(
@@ -358,11 +371,16 @@ class IndexBuilder:
             encoded = encode_in_modes(self.vision, images, modes)
         return [e.rows for e in encoded], [e.pooled.float().tolist() for e in encoded]
 
-    def _drop_older_versions(self, source: str, doc_id: str) -> bool:
-        older = [d for d in self.store.docs_by_source(source) if d.doc_id != doc_id]
-        for doc in older:
-            self.store.delete_doc(doc.doc_id)
-        return bool(older)
+    def _drop_older_versions(self, kept: dict[str, str]) -> set[str]:
+        """Delete what was indexed earlier from the sources of `kept` (source → the doc_id that stays), with
+        one manifest query for all of them. Returns the sources that had an older version."""
+        replaced = set()
+        for source, docs in self.store.docs_by_sources(kept).items():
+            for doc in docs:
+                if doc.doc_id != kept[source]:
+                    self.store.delete_doc(doc.doc_id)
+                    replaced.add(source)
+        return replaced
 
 
 def in_shard(path: Path, shard: tuple[int, int]) -> bool:

@@ -25,6 +25,8 @@ READ_BATCH_DOCS = 1024
 # Hidden documents fetched by one plain query before falling back to an iterator (Milvus caps a plain
 # query's offset + limit at 16384).
 HIDDEN_QUERY_LIMIT = 1024
+# Rows of the documents of READ_BATCH_DOCS sources fetched by one plain query (a source has a few versions).
+SOURCE_QUERY_LIMIT = 16384
 
 
 def doc_to_row(doc: DocRecord) -> dict[str, Any]:
@@ -129,18 +131,38 @@ def iter_docs(conn: Connection, collection: str, flt: Filter) -> Iterator[DocRec
         yield row_to_doc(row)
 
 
-def docs_with_source(conn: Connection, collection: str, source: str) -> list[DocRecord]:
-    """Manifest rows indexed from `source`.
+def docs_with_sources(
+    conn: Connection, collection: str, sources: Iterable[str]
+) -> dict[str, list[DocRecord]]:
+    """Manifest rows indexed from each of `sources`.
+
+    One plain query per READ_BATCH_DOCS sources: a build completing a batch of documents asks this for all of
+    them at once, on the thread that feeds the encoder, where a query iterator per document cost ~17 ms of
+    round trips each (bench/build_host.py --profile). An iterator is only the fallback when a query's rows
+    reach the plain query's cap.
 
     Args:
         conn: open connection.
         collection: the docs collection.
-        source: the path as recorded.
+        sources: the paths as recorded.
 
     Returns:
-        The records (a path can hold different contents over time, hence several).
+        source → its records (a path can hold different contents over time, hence several); every source
+        asked is a key, with an empty list when nothing was indexed from it.
     """
-    return list(iter_docs(conn, collection, field_equals("source", source)))
+    wanted = list(dict.fromkeys(sources))
+    out: dict[str, list[DocRecord]] = {source: [] for source in wanted}
+    for start in range(0, len(wanted), READ_BATCH_DOCS):
+        flt = field_in("source", wanted[start : start + READ_BATCH_DOCS])
+        rows = conn.query(collection, flt, DOC_FIELDS, limit=SOURCE_QUERY_LIMIT)
+        docs = (
+            [row_to_doc(r) for r in rows]
+            if len(rows) < SOURCE_QUERY_LIMIT
+            else list(iter_docs(conn, collection, flt))
+        )
+        for doc in docs:
+            out[doc.source].append(doc)
+    return out
 
 
 def hidden_doc_ids(conn: Connection, collection: str) -> set[str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
@@ -152,9 +152,10 @@ class IndexStore:
         """The manifest record of a document (None if the document is unknown)."""
         return manifest.get_docs(self._conn, self._names.docs, [doc_id]).get(doc_id)
 
-    def docs_by_source(self, source: str) -> list[DocRecord]:
-        """Manifest records indexed from `source`, the path as recorded (several if its content changed)."""
-        return manifest.docs_with_source(self._conn, self._names.docs, source)
+    def docs_by_sources(self, sources: Iterable[str]) -> dict[str, list[DocRecord]]:
+        """Manifest records indexed from each of `sources`, the paths as recorded (several for a path whose
+        content changed, none for one never indexed)."""
+        return manifest.docs_with_sources(self._conn, self._names.docs, sources)
 
     def list_docs(self, status: DocStatus | None = None) -> list[DocRecord]:
         """Manifest records ordered by source then doc_id; only those of `status` ("indexing", "complete",
@@ -164,14 +165,13 @@ class IndexStore:
         return sorted(docs, key=lambda d: (d.source, d.doc_id))
 
     def begin_doc(self, doc: DocRecord) -> None:
-        """Record a document before its pages are written (normally with status "indexing").
+        """`begin_docs` for one document (also used to record a failure: status "failed", with the error)."""
+        self.begin_docs([doc])
 
-        Also used to record a failure: `begin_doc(replace(doc, status="failed", error=...))`.
-
-        Args:
-            doc: the manifest record; replaces any earlier one with the same doc_id.
-        """
-        manifest.put_doc(self._conn, self._names.docs, doc)
+    def begin_docs(self, docs: Sequence[DocRecord]) -> None:
+        """Record documents before their pages are written (normally with status "indexing"), in one upsert;
+        each record replaces any earlier one with the same doc_id."""
+        manifest.put_docs(self._conn, self._names.docs, docs)
 
     def complete_doc(self, doc_id: str) -> DocRecord:
         """`complete_docs` for one document; returns its updated record."""

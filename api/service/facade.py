@@ -219,7 +219,8 @@ class Service:
             doc = store.get_doc(target)
             ids = [doc.doc_id] if doc else []
         else:
-            ids = [d.doc_id for d in store.docs_by_source(os.path.abspath(target))]
+            source = os.path.abspath(target)
+            ids = [d.doc_id for d in store.docs_by_sources([source])[source]]
         for doc_id in ids:
             store.delete_doc(doc_id)
         return ids

@@ -135,6 +135,19 @@ def fail_in_second_chunk(path: str, pages: list[int], *args: object) -> object:
     return extract_pages(path, pages, *args)  # type: ignore[arg-type]
 
 
+def spy(store: IndexStore, method: str) -> list[list]:
+    """The first argument of every call of `store.<method>`, listed."""
+    calls: list[list] = []
+    real = getattr(store, method)
+
+    def record(first: object, *args: object) -> object:
+        calls.append(list(first))  # type: ignore[call-overload]
+        return real(first, *args)
+
+    setattr(store, method, record)
+    return calls
+
+
 @pytest.mark.parametrize("write_threads", [1, 3])
 def test_small_documents_share_batches_and_a_failure_fails_only_its_document(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, write_threads: int
@@ -149,8 +162,21 @@ def test_small_documents_share_batches_and_a_failure_fails_only_its_document(
     embedder = CountingEmbedder()
     config = IndexConfig("all-MiniLM-L6-v2", 384, "base")
     with IndexStore.open(str(tmp_path / "idx" / "milvus.db"), config) as store:
+        begun, asked = spy(store, "begin_docs"), spy(store, "docs_by_sources")
         options = BuildOptions(batch_pages=4, write_threads=write_threads)
         report = IndexBuilder(store, embedder, options).run([tmp_path])
+        # the thread that feeds the encoder talks to the manifest once a batch, not once a document
+        assert [[Path(d.source).name for d in docs] for docs in begun] == [
+            ["a.pdf", "b.pdf"],
+            ["c.pdf"],
+            ["d.pdf"],
+            ["long.pdf"],
+        ]
+        assert [sorted(Path(s).name for s in sources) for sources in asked] == [
+            ["a.pdf"],
+            ["b.pdf"],
+            ["c.pdf", "d.pdf"],
+        ]
         statuses = {Path(o.path).name: o.status for o in report.outcomes}
         assert statuses == {"a.pdf": "indexed", "b.pdf": "indexed", "c.pdf": "indexed",
                             "d.pdf": "indexed", "long.pdf": "failed"}  # fmt: skip

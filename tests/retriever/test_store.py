@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from retriever import manifest
 from retriever.errors import IndexConfigMismatchError, IndexNotFoundError, RetrieverError
 from retriever.records import IndexConfig
 from retriever.schema import VARCHAR_MAX_BYTES, collection_names
@@ -68,13 +69,19 @@ def test_recreate_needs_a_config(db_path: Path) -> None:
         IndexStore.open(db_path, None, recreate=True)
 
 
-def test_manifest_lifecycle(store: IndexStore) -> None:
+def test_manifest_lifecycle(store: IndexStore, monkeypatch: pytest.MonkeyPatch) -> None:
     assert store.get_doc("nope") is None
     store.begin_doc(make_doc("a", pages=2))
     store.begin_doc(replace(make_doc("b"), source="/docs/shared.pdf"))
     store.begin_doc(replace(make_doc("c"), source="/docs/shared.pdf", status="failed", error="encrypted"))
     assert store.get_doc("a").status == "indexing"  # type: ignore[union-attr]
-    assert {d.doc_id for d in store.docs_by_source("/docs/shared.pdf")} == {"b", "c"}
+    found = store.docs_by_sources(["/docs/shared.pdf", "/docs/never.pdf", "/docs/shared.pdf"])
+    assert {source: {d.doc_id for d in docs} for source, docs in found.items()} == {
+        "/docs/shared.pdf": {"b", "c"},
+        "/docs/never.pdf": set(),
+    }
+    monkeypatch.setattr(manifest, "SOURCE_QUERY_LIMIT", 1)  # a plain query's rows reach the cap: iterate
+    assert {d.doc_id for d in store.docs_by_sources(["/docs/shared.pdf"])["/docs/shared.pdf"]} == {"b", "c"}
     assert [d.doc_id for d in store.list_docs(status="failed")] == ["c"]
     assert store.list_docs(status="failed")[0].error == "encrypted"
     done = store.complete_doc("a")
