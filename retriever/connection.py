@@ -28,7 +28,7 @@ from retriever.errors import (
 from retriever.filters import Filter
 from retriever.library_logs import quiet_library_logs
 from retriever.lite_opens import acquire_lite, lite_failures, release_lite
-from retriever.upsert_request import upsert_request
+from retriever.upsert_request import RawUpsert, upsert_message, upsert_request
 
 # Rows per page of query_iterator: small enough to stay far below gRPC and query-window limits even with
 # 64 KiB payload rows, large enough that listing a manifest is a handful of round trips.
@@ -73,6 +73,7 @@ class Connection:
         self.engine = engine
         self._closed = False
         self._schemas: dict[str, dict[str, Any]] = {}  # for upsert_columns; dropped with the collection
+        self._raw_upsert = RawUpsert()  # upsert_columns sends its requests as wire bytes
 
     @property
     def is_lite(self) -> bool:
@@ -193,9 +194,14 @@ class Connection:
                 schema = self._schemas[name] = handler.describe_collection(name)
             for start in range(0, n, per_call):
                 part = {field: values[start : start + per_call] for field, values in columns.items()}
-                request = upsert_request(name, part, schema)  # built in place: no copy of the payload
+                message = upsert_message(name, part, schema)  # wire bytes: no protobuf copies of the payload
                 context = self.client._generate_call_context()
-                handler.upsert(name, [], upsert_param=request, schema=schema, context=context)
+
+                def through_pymilvus(part: dict[str, list[Any]] = part, context: Any = context) -> None:
+                    request = upsert_request(name, part, schema)
+                    handler.upsert(name, [], upsert_param=request, schema=schema, context=context)
+
+                self._raw_upsert.send(handler, name, message, context, fallback=through_pymilvus)
                 self.check_lost_writes(f"upsert into {name}")
 
     def check_lost_writes(self, what: str) -> None:

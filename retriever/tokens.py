@@ -71,7 +71,7 @@ class TokenBlob:
         shape: tensor shape.
         sha256: hex digest of the raw tensor bytes.
         codec: how the raw bytes were packed (token_codec.CODECS), after "<token codec>+" when lossy.
-        chunks: base64 of the packed bytes, split into pieces of at most CHUNK_CHARS.
+        text: base64 of the packed bytes (ASCII), stored in pieces of at most CHUNK_CHARS.
         raw_bytes: size of the raw tensor bytes (lossy codecs: of the quantized payload).
     """
 
@@ -80,8 +80,22 @@ class TokenBlob:
     shape: tuple[int, ...]
     sha256: str
     codec: str
-    chunks: list[str]
+    text: bytes
     raw_bytes: int
+
+    @property
+    def n_chunks(self) -> int:
+        return max(1, -(-len(self.text) // CHUNK_CHARS))
+
+    def chunk_views(self) -> list[memoryview]:
+        """The stored pieces as views of `text`: a write copies them once, into its request."""
+        view = memoryview(self.text)
+        return [view[i * CHUNK_CHARS : (i + 1) * CHUNK_CHARS] for i in range(self.n_chunks)]
+
+    @property
+    def chunks(self) -> list[str]:
+        """The stored pieces as text (the rows' `payload` values)."""
+        return [bytes(piece).decode("ascii") for piece in self.chunk_views()]
 
 
 def stored_size(token_codec: str, tensor: torch.Tensor) -> int:
@@ -157,21 +171,24 @@ def encode_tensor(page_id: str, tensor: torch.Tensor, token_codec: str = LOSSLES
             raise ValueError(f"page {page_id}: {exc}") from exc
         packing, packed = pack(raw, 1)  # one-byte codes: the planes are the bytes themselves
         codec = f"{token_codec}+{packing}"
-    text = pybase64.b64encode_as_string(packed)
-    chunks = [text[i : i + CHUNK_CHARS] for i in range(0, len(text), CHUNK_CHARS)] or [""]
     return TokenBlob(
         page_id=page_id,
         dtype=name,
         shape=tuple(int(d) for d in tensor.shape),
         sha256=hashlib.sha256(raw.data).hexdigest(),
         codec=codec,
-        chunks=chunks,
+        text=pybase64.b64encode(packed),
         raw_bytes=raw.nbytes,
     )
 
 
 def decode_tensor(
-    page_id: str, dtype: str, shape: Sequence[int], sha256: str, codec: str, chunks: Sequence[str]
+    page_id: str,
+    dtype: str,
+    shape: Sequence[int],
+    sha256: str,
+    codec: str,
+    chunks: Sequence[str | bytes | memoryview],
 ) -> torch.Tensor:
     """Rebuild the exact tensor from its stored form.
 
@@ -210,7 +227,7 @@ def decode_tensor(
     try:
         # pybase64 decodes with SIMD (~35x binascii here); validate=True still rejects any byte outside
         # the alphabet and bad padding, before the sha256 has to catch it.
-        packed = pybase64.b64decode("".join(chunks), validate=True)
+        packed = pybase64.b64decode(_joined(chunks), validate=True)
     except (binascii.Error, ValueError) as exc:
         raise TokenIntegrityError(page_id, f"payload is not base64: {exc}") from exc
     try:
@@ -224,6 +241,13 @@ def decode_tensor(
     return torch.from_numpy(raw).view(torch_dtype).reshape(shape)
 
 
+def _joined(chunks: Sequence[str | bytes | memoryview]) -> str | bytes:
+    """The base64 text of stored pieces: text as Milvus returns it, or the bytes a blob's rows hold."""
+    if all(isinstance(chunk, str) for chunk in chunks):
+        return "".join(chunks)  # type: ignore[arg-type]
+    return b"".join(chunk.encode() if isinstance(chunk, str) else chunk for chunk in chunks)
+
+
 def blob_rows(blob: TokenBlob, doc_id: str) -> list[dict[str, Any]]:
     """The `<name>_tokens` rows of one blob.
 
@@ -234,7 +258,7 @@ def blob_rows(blob: TokenBlob, doc_id: str) -> list[dict[str, Any]]:
     Returns:
         One row per chunk, keyed "page_id:chunk".
     """
-    n = len(blob.chunks)
+    n = blob.n_chunks
     return [
         {
             "key": f"{blob.page_id}:{i}",
@@ -249,7 +273,7 @@ def blob_rows(blob: TokenBlob, doc_id: str) -> list[dict[str, Any]]:
             "payload": payload,
             "dummy_vec": DUMMY_VECTOR,
         }
-        for i, payload in enumerate(blob.chunks)
+        for i, payload in enumerate(blob.chunk_views())  # ASCII bytes: sent as they are (upsert_request)
     ]
 
 
@@ -280,7 +304,7 @@ def tensors_from_rows(rows: Iterable[Mapping[str, Any]]) -> dict[str, torch.Tens
         missing = [i for i in range(n) if i not in chunks]
         if missing:
             raise TokenIntegrityError(page_id, f"chunks {missing[:5]} of {n} are missing")
-        payloads = [str(chunks[i]["payload"]) for i in range(n)]
+        payloads = [chunks[i]["payload"] for i in range(n)]
         out[page_id] = decode_tensor(
             page_id, str(head["dtype"]), head["shape"], str(head["sha256"]), str(head["codec"]), payloads
         )
@@ -321,7 +345,7 @@ def write_tokens(
     # cannot linger: one delete per distinct chunk count, not one per page.
     by_count: dict[int, list[str]] = defaultdict(list)
     for page_id, blob in blobs.items():
-        by_count[len(blob.chunks)].append(page_id)
+        by_count[blob.n_chunks].append(page_id)
     for n, page_ids in sorted(by_count.items()):
         conn.delete(collection, Filter("page_id in {ids} and chunk >= {n}", {"ids": page_ids, "n": n}))
     return {page_id: blob.raw_bytes for page_id, blob in blobs.items()}

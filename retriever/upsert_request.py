@@ -1,25 +1,93 @@
-"""A column upsert's gRPC request, built in place.
+"""A column upsert's gRPC request: its wire bytes assembled here, and sent as they are.
 
-pymilvus builds each field's data as a message of its own and then appends it to the request, and
-appending a message to a repeated field of a protobuf (upb) message copies it whole: for a batch of 64 Base
-pages of token chunks (47 MB of base64 text) that copy took 105 ms of the 230 ms the client spent on the
-request, all of it holding the GIL the build's encoder thread needs to feed the GPU (measured with py-spy
-over bench/build_host.py; docs/BENCHMARKS.md). Here the text and integer columns — the bulk — are written
-straight into the request's own field messages; every other type goes through pymilvus' conversion as
-before. pymilvus' handler takes such a prepared request as `upsert_param`.
+A build writes ~0.7 MB of base64 token text per Base page, and every step pymilvus and protobuf (upb) take
+with it holds the GIL the build's other threads need to feed the GPU: appending a field message to the
+request copies it whole (pymilvus builds each column apart), and `SerializeToString` copies the 47 MB of a
+64-page request again, growing its buffer as it goes. On the H200 machine's build that serialisation alone
+held the GIL 1.1 ms a page and building the request 0.3 ms more (py-spy --gil over `vtrag index build`,
+bench/gil_top.py; docs/BENCHMARKS.md). So text columns are encoded to protobuf's wire format here (a tag
+and a length before each value) and joined once; the request's small fields are serialised by protobuf
+as usual and the two put side by side: protobuf reads concatenated messages as one, repeated fields
+appended. The bytes go through pymilvus' own channel (its interceptors, its headers) with an identity
+serialiser; the reply is checked and its timestamp recorded as pymilvus does (session consistency reads
+it). Any failure of that call is retried once through pymilvus' own upsert (an upsert by primary key can
+repeat without effect), so its retries and error mapping apply.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 from pymilvus import DataType
+from pymilvus.client import ts_utils
+from pymilvus.client.call_context import _api_level_md
 from pymilvus.client.entity_helper import entity_to_field_data
-from pymilvus.grpc_gen import milvus_pb2
+from pymilvus.client.utils import check_status
+from pymilvus.grpc_gen import milvus_pb2, schema_pb2
+
+UPSERT_METHOD = "/milvus.proto.milvus.MilvusService/Upsert"
 
 
-def upsert_request(name: str, columns: dict[str, list[Any]], schema: dict[str, Any]) -> Any:
-    """The UpsertRequest of equal-length `columns` (field → values) for collection `name`.
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while n >= 0x80:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _tag(descriptor: Any, field: str) -> bytes:
+    """The key of a length-delimited field (wire type 2) of a message type."""
+    return _varint(descriptor.fields_by_name[field].number << 3 | 2)
+
+
+FIELDS_DATA = _tag(milvus_pb2.UpsertRequest.DESCRIPTOR, "fields_data")
+SCALARS = _tag(schema_pb2.FieldData.DESCRIPTOR, "scalars")
+STRING_DATA = _tag(schema_pb2.ScalarField.DESCRIPTOR, "string_data")
+STRING_VALUE = _tag(schema_pb2.StringArray.DESCRIPTOR, "data")
+
+
+def _utf8(field: str, value: Any) -> bytes | memoryview:
+    """A text value's UTF-8 bytes: text encoded, or bytes that are ASCII passed as they are (token rows
+    hold views of their base64 text, so the request is the only copy of it)."""
+    if isinstance(value, str):
+        return value.encode()
+    if isinstance(value, (bytes, memoryview)) and np.frombuffer(value, np.uint8).max(initial=0) < 0x80:
+        return value
+    what = "bytes that are not ASCII" if isinstance(value, (bytes, memoryview)) else type(value).__name__
+    raise ValueError(f"{field} takes text or ASCII bytes, got {what}")
+
+
+def _text_column(field: str, kind: int, values: list[Any], limit: int) -> list[bytes | memoryview]:
+    """Wire bytes (in pieces, to be joined) of one `fields_data` entry holding a text column."""
+    encoded = [_utf8(field, value) for value in values]
+    longest = max(map(len, encoded), default=0)
+    if limit and longest > limit:  # Milvus counts a VARCHAR's limit in UTF-8 bytes
+        raise ValueError(f"a value of {field} is {longest} bytes, over its max_length {limit}")
+    pieces: list[bytes | memoryview] = []
+    for value in encoded:
+        pieces += (STRING_VALUE, _varint(len(value)), value)
+    array = sum(map(len, pieces))
+    scalars = len(STRING_DATA) + len(_varint(array)) + array
+    head = schema_pb2.FieldData(field_name=field, type=kind).SerializeToString()
+    entry = len(head) + len(SCALARS) + len(_varint(scalars)) + scalars
+    return [
+        FIELDS_DATA,
+        _varint(entry),
+        head,
+        SCALARS,
+        _varint(scalars),
+        STRING_DATA,
+        _varint(array),
+        *pieces,
+    ]
+
+
+def upsert_message(name: str, columns: dict[str, list[Any]], schema: dict[str, Any]) -> bytes:
+    """The serialised UpsertRequest of equal-length `columns` (field → values) for collection `name`.
 
     Args:
         name: collection.
@@ -31,21 +99,62 @@ def upsert_request(name: str, columns: dict[str, list[Any]], schema: dict[str, A
     fields = {field["name"]: field for field in schema["fields"]}
     rows = len(next(iter(columns.values()), []))
     request = milvus_pb2.UpsertRequest(collection_name=name, partition_name="", num_rows=rows)
+    text: list[bytes | memoryview] = []
     for field, values in columns.items():
         info = fields[field]
         kind = info["type"]
         plain = not info.get("nullable") and info.get("default_value") is None  # no validity column to add
         if kind == DataType.VARCHAR and plain:
             limit = int(info.get("params", {}).get("max_length", 0))
-            longest = max(map(len, values), default=0)
-            if limit and longest > limit:  # characters: a lower bound of the bytes Milvus counts
-                raise ValueError(f"a value of {field} is {longest} characters, over its max_length {limit}")
-            if not all(isinstance(value, str) for value in values):  # protobuf would take bytes too
-                raise ValueError(f"{field} takes text, got {sorted({type(v).__name__ for v in values})}")
-            request.fields_data.add(field_name=field, type=kind).scalars.string_data.data.extend(values)
+            text += _text_column(field, kind, values, limit)
         elif kind == DataType.INT64 and plain:
             request.fields_data.add(field_name=field, type=kind).scalars.long_data.data.extend(values)
-        else:  # small columns of other types: pymilvus' own conversion (and its copy)
+        else:  # small columns of other types: pymilvus' own conversion
             entity = {"name": field, "type": kind, "values": values}
             request.fields_data.append(entity_to_field_data(entity, info, rows))
+    return b"".join([request.SerializeToString(), *text])
+
+
+class RawUpsert:
+    """Sends serialised UpsertRequests on a pymilvus handler's channel (made again when pymilvus reconnects
+    on a new one)."""
+
+    def __init__(self) -> None:
+        self._channel: Any = None
+        self._call: Callable[..., Any] | None = None
+
+    def send(
+        self, handler: Any, name: str, message: bytes, context: Any, fallback: Callable[[], Any]
+    ) -> None:
+        """Upsert `message` into `name`; on any failure, `fallback()` (pymilvus' upsert of the same rows).
+
+        Args:
+            handler: pymilvus' gRPC handler of the connection.
+            name: the collection (for the timestamp pymilvus keeps per collection).
+            message: `upsert_message`'s bytes.
+            context: pymilvus' call context (database name, request id).
+            fallback: the same upsert through pymilvus; its exceptions are the caller's to map.
+        """
+        try:
+            channel = handler._final_channel
+            if channel is not self._channel or self._call is None:
+                self._call = channel.unary_unary(
+                    UPSERT_METHOD,
+                    request_serializer=None,
+                    response_deserializer=milvus_pb2.MutationResult.FromString,
+                )
+                self._channel = channel
+            reply = self._call(message, metadata=_api_level_md(context))
+            check_status(reply.status)
+        except Exception:  # noqa: BLE001 - pymilvus' path retries what can be retried and says what failed
+            fallback()
+            return
+        db = context.get_db_name() if context is not None else ""
+        ts_utils.update_collection_ts(name, reply.timestamp, handler.server_address, db)
+
+
+def upsert_request(name: str, columns: dict[str, list[Any]], schema: dict[str, Any]) -> Any:
+    """The same request as a protobuf message, for pymilvus' own upsert (the fallback)."""
+    request = milvus_pb2.UpsertRequest()
+    request.ParseFromString(upsert_message(name, columns, schema))
     return request

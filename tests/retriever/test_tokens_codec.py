@@ -93,8 +93,12 @@ def test_base_page_spans_several_chunks_and_rows_round_trip_in_any_order() -> No
 
 
 def _rows(dtype: torch.dtype = torch.bfloat16, noise: bool = False) -> list[dict]:
+    """A page's rows as Milvus returns them (payloads as text, where the rows written hold bytes)."""
     tensor = _noise((273, 1280), dtype) if noise else torch.randn(273, 1280).to(dtype)
-    return blob_rows(encode_tensor("d:1", tensor), "d")
+    return [
+        {**row, "payload": bytes(row["payload"]).decode()}
+        for row in blob_rows(encode_tensor("d:1", tensor), "d")
+    ]
 
 
 def _replace_payload(rows: list[dict], packed: bytes) -> None:
