@@ -85,7 +85,10 @@ def run_build(
     workers: int,
     device: str,
     compile_encoder: bool = False,
+    gil_profile: tuple[str, Path] | None = None,
 ) -> dict:
+    """One build; with `gil_profile` (py-spy binary, output path), py-spy records who holds the build's GIL
+    from its first written batch to its end: the steady state, without start-up, load and compile."""
     shutil.rmtree(data, ignore_errors=True)  # a fresh build, whatever an earlier run left
     cmd = vtrag(
         "index",
@@ -121,9 +124,17 @@ def run_build(
             events.append(event)
             if event["event"] == "pages" and first_page is None:
                 first_page, first_written = time.perf_counter(), event["written"]
+                if gil_profile is not None:
+                    spy, raw = gil_profile
+                    flags = ["--gil", "--threads", "--nonblocking", "-r", "100", "-f", "raw"]
+                    recorder = subprocess.Popen(
+                        [spy, "record", *flags, "-o", str(raw), "--pid", str(proc.pid)]
+                    )
             if event["event"] == "done":
                 last_page = time.perf_counter()
         code = proc.wait()
+        if gil_profile is not None and first_page is not None:
+            recorder.wait(timeout=60)  # py-spy stops when the build exits
     wall = time.perf_counter() - started
     if code != 0:  # with --json the CLI reports its error as the last event
         raise SystemExit(f"vtrag index build exited {code}: {events[-3:]}")
@@ -256,6 +267,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--write-processes", type=int, default=None, help="VTRAG_WRITE_PROCESSES for the build (unset: 0)"
     )
+    parser.add_argument(
+        "--gil-profile",
+        type=Path,
+        default=None,
+        help="py-spy's record (raw) of who holds the build's GIL after its first written batch",
+    )
+    parser.add_argument("--py-spy", default="py-spy", help="the py-spy binary for --gil-profile")
     args = parser.parse_args(argv)
     device = "cpu" if args.tiny else "cuda"
     if args.tiny:
@@ -275,7 +293,14 @@ def main(argv: list[str] | None = None) -> int:
     out: dict = {}
     if "build" in steps:
         out["build"] = run_build(
-            args.work / "corpus", weights, args.work / "index", env, args.workers, device, args.compile
+            args.work / "corpus",
+            weights,
+            args.work / "index",
+            env,
+            args.workers,
+            device,
+            args.compile,
+            (args.py_spy, args.gil_profile) if args.gil_profile else None,
         )
         print(json.dumps(out["build"]), file=sys.stderr, flush=True)
     if "answers" in steps:

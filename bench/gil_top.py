@@ -70,6 +70,14 @@ def main() -> int:
         print(f"\n| {title} | s |\n|---|---:|")
         for key, n in counter.most_common(args.top):
             print(f"| {key[:150]} | {n / args.rate:.2f} |")
+    by_thread: dict[str, Counter[str]] = {}
+    for thread, frames, n in mine:
+        where = " < ".join(reversed(frames[-2:])) if frames else "(idle)"
+        by_thread.setdefault(thread, Counter())[where] += n
+    for thread, counter in sorted(by_thread.items(), key=lambda kv: -sum(kv[1].values()))[:4]:
+        print(f"\n| {thread}: innermost frames | s |\n|---|---:|")
+        for key, n in counter.most_common(8):
+            print(f"| {key[:160]} | {n / args.rate:.2f} |")
     return 0
 
 

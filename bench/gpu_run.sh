@@ -36,13 +36,12 @@ host() {  # the host's share on this machine's 16 cores: token-writer processes 
   python3 bench/build_host.py --pages 1920 --batch-pages 64 --device-ms 3.3 --write-threads 4 \
     --workers 12 2>&1 | tee "$OUT/build-host-extract.txt"
 }
-gil() {  # who holds the build process's GIL (py-spy, carried as .device/py-spy.xz), then the same build unobserved
+gil() {  # who holds the compiled build's GIL after its first batch (py-spy, carried as .device/py-spy.xz)
   python3 -c "import lzma, shutil; shutil.copyfileobj(lzma.open('.device/py-spy.xz'), open('/tmp/py-spy', 'wb'))" &&
     chmod +x /tmp/py-spy || return 1
-  /tmp/py-spy record --gil --threads --subprocesses --nonblocking -r 100 -f raw -o "$OUT/e2e-gil.raw" -- \
-    python3 bench/e2e_gpu.py --pages 2000 --workers 12 --steps build --compile --write-threads 4 \
-    --json-out "$OUT/e2e-gil.json" 2>&1 | tee "$OUT/e2e-gil.txt"
-  python3 bench/gil_top.py "$OUT/e2e-gil.raw" --rate 100 --process "index build" --top 25 | tee "$OUT/gil-top.txt"
+  python3 bench/e2e_gpu.py --pages 2000 --workers 12 --steps build --compile --write-threads 4 \
+    --gil-profile "$OUT/e2e-gil.raw" --py-spy /tmp/py-spy --json-out "$OUT/e2e-gil.json" 2>&1 | tee "$OUT/e2e-gil.txt"
+  python3 bench/gil_top.py "$OUT/e2e-gil.raw" --rate 100 --top 25 | tee "$OUT/gil-top.txt"
 }
 compaction() {
   python3 bench/compaction.py --pages 1000 --device cuda --record "$OUT/bench-compact.md" 2>&1 |
@@ -55,7 +54,7 @@ case "${1:-}" in
   builds) e2e && levers ;;
   compaction) compaction ;;
   host) host ;;
-  gil) gil; levers ;;
+  gil) gil ;;
   all) e2e; levers; encode ;;  # the builds first: a call cut at its time limit still brings them back
   --) shift && "$@" 2>&1 | tee "$OUT/cmd.txt" ;;
   *) echo "usage: gpu_run.sh encode|e2e|levers|builds|host|gil|compaction|all|-- CMD..." >&2 && exit 2 ;;

@@ -36,7 +36,7 @@ from indexer.page_modes import encode_in_modes, page_modes
 from indexer.page_records import records_by_document
 from indexer.report import BuildReport, Event, FileOutcome
 from indexer.sources import discover, file_sha256
-from indexer.writer import BackgroundWriter
+from indexer.writer import BackgroundWriter, InOrder
 from retriever.errors import RetrieverError
 from retriever.records import DocRecord, PageRecord
 from retriever.store import IndexStore
@@ -88,11 +88,17 @@ class IndexBuilder:
             get_mode("gundam" if self.auto else options.mode, options.max_tiles)  # ValueError early
         self.store, self.embedder, self.options, self.vision = store, embedder, options, vision
         self.count_tokens = count_tokens
-        self.emit = on_event or (lambda event: None)
+        self._on_event = on_event or (lambda event: None)
+        self._emit_lock = threading.Lock()  # documents are completed on a thread of their own
         self._stages: defaultdict[str, float] = defaultdict(float)
         self._stages_lock = threading.Lock()  # writer threads add their seconds too
         self._encoder: ThreadPoolExecutor | None = None  # the encoder's thread while a build runs
+        self._completer: InOrder | None = None  # completes documents while a build writes
         self._token_writers: TokenWriters | None = None  # token-writer processes while a build runs
+
+    def emit(self, event: Event) -> None:
+        with self._emit_lock:
+            self._on_event(event)
 
     @contextmanager
     def _timed(self, stage: str) -> Iterator[None]:
@@ -194,6 +200,7 @@ class IndexBuilder:
         self._encoder = ThreadPoolExecutor(1, "vtrag-encoder") if self.vision is not None else None
         threads = self.options.write_threads + (self._encoder is not None)
         writer = BackgroundWriter(threads=threads)
+        self._completer = InOrder("vtrag-complete")
         batch: list[tuple[Writing, ExtractedPage]] = []
         if self.vision is not None:  # tokens to write: by processes of their own when write_processes > 0
             self._token_writers = self.store.token_writers(self.options.write_processes)
@@ -221,8 +228,10 @@ class IndexBuilder:
             if batch:
                 self._submit(batch, writer, report)
             writer.drain()
+            self._completer.wait()
         finally:
             writer.close()  # every queued write has waited for its encode
+            self._completer.close()
             if self._encoder is not None:
                 self._encoder.shutdown(cancel_futures=True)
             if self._token_writers is not None:
@@ -299,7 +308,8 @@ class IndexBuilder:
                 self.emit({"event": "pages", "path": doc.source, "written": len(records)})
                 if not doc.left:
                     finished.append(doc)
-            self._complete(finished, report)
+            if finished and self._completer is not None:  # in this order, after every write before it
+                self._completer.submit(self._complete, finished, report)
             for doc, exc in failed:
                 self._fail([doc], exc, writer, report)
 
@@ -310,8 +320,9 @@ class IndexBuilder:
         versions of their sources."""
         if not docs:
             return
-        completed = self.store.complete_docs([doc.doc_id for doc in docs])  # in the order asked
-        replaced = self._drop_older_versions({record.source: record.doc_id for record in completed})
+        with self._timed("complete"):
+            completed = self.store.complete_docs([doc.doc_id for doc in docs])  # in the order asked
+            replaced = self._drop_older_versions({record.source: record.doc_id for record in completed})
         for doc, record in zip(docs, completed, strict=True):
             status = "replaced" if record.source in replaced else "indexed"
             self._record(report, FileOutcome(record.source, status, record.doc_id, doc.planned.n_pages))

@@ -14,6 +14,7 @@ import contextlib
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 
 class BackgroundWriter:
@@ -57,3 +58,29 @@ class BackgroundWriter:
     def close(self) -> None:
         self.abandon()
         self._pool.shutdown()
+
+
+class InOrder:
+    """Calls run one at a time on a thread of their own, in the order submitted (a build completes its
+    documents there, so the flushes and manifest writes that takes keep off the thread feeding the encoder).
+    A call's error surfaces at the next `submit` or at `wait`."""
+
+    def __init__(self, name: str) -> None:
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix=name)
+        self._pending: deque[Future[Any]] = deque()
+
+    def submit(self, call: Callable[..., Any], *args: Any) -> None:
+        self._reap(wait=False)
+        self._pending.append(self._pool.submit(call, *args))
+
+    def wait(self) -> None:
+        """Wait for every submitted call; raises the first error."""
+        self._reap(wait=True)
+
+    def _reap(self, wait: bool) -> None:
+        while self._pending and (wait or self._pending[0].done()):
+            self._pending.popleft().result()
+
+    def close(self) -> None:
+        """Drop calls not yet started and wait for the running one (errors ignored: the build is failing)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -135,13 +136,14 @@ def fail_in_second_chunk(path: str, pages: list[int], *args: object) -> object:
     return extract_pages(path, pages, *args)  # type: ignore[arg-type]
 
 
-def spy(store: IndexStore, method: str) -> list[list]:
-    """The first argument of every call of `store.<method>`, listed."""
-    calls: list[list] = []
+def spy(store: IndexStore, method: str, tag: Callable[[], object] | None = None) -> list:
+    """The first argument of every call of `store.<method>` as a list, or (tag(), it) with `tag`."""
+    calls: list = []
     real = getattr(store, method)
 
     def record(first: object, *args: object) -> object:
-        calls.append(list(first))  # type: ignore[call-overload]
+        arg = list(first)  # type: ignore[call-overload]
+        calls.append(arg if tag is None else (tag(), arg))
         return real(first, *args)
 
     setattr(store, method, record)
@@ -163,6 +165,7 @@ def test_small_documents_share_batches_and_a_failure_fails_only_its_document(
     config = IndexConfig("all-MiniLM-L6-v2", 384, "base")
     with IndexStore.open(str(tmp_path / "idx" / "milvus.db"), config) as store:
         begun, asked = spy(store, "begin_docs"), spy(store, "docs_by_sources")
+        completing = spy(store, "complete_docs", lambda: threading.current_thread().name)
         options = BuildOptions(batch_pages=4, write_threads=write_threads)
         report = IndexBuilder(store, embedder, options).run([tmp_path])
         # the thread that feeds the encoder talks to the manifest once a batch, not once a document
@@ -172,6 +175,7 @@ def test_small_documents_share_batches_and_a_failure_fails_only_its_document(
             ["d.pdf"],
             ["long.pdf"],
         ]
+        assert {thread for thread, _ in completing} == {"vtrag-complete_0"}  # not the thread feeding the GPU
         assert [sorted(Path(s).name for s in sources) for sources in asked] == [
             ["a.pdf"],
             ["b.pdf"],

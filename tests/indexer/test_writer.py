@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from indexer.writer import BackgroundWriter
+from indexer.writer import BackgroundWriter, InOrder
 
 
 def test_writes_run_in_order_on_one_thread_and_report_done_on_the_caller():
@@ -78,3 +78,30 @@ def test_depth_and_threads_must_be_positive():
         BackgroundWriter(depth=0)
     with pytest.raises(ValueError):
         BackgroundWriter(threads=0)
+
+
+def test_in_order_calls_run_one_at_a_time_off_the_caller_and_errors_surface():
+    log: list[tuple[int, str]] = []
+    calls = InOrder("test-complete")
+
+    def call(k: int) -> None:
+        time.sleep(0.01 * (3 - k))  # later calls are quicker: order must still hold
+        log.append((k, threading.current_thread().name))
+
+    for k in range(3):
+        calls.submit(call, k)
+    calls.wait()
+    assert [k for k, _ in log] == [0, 1, 2]
+    assert {name for _, name in log} == {"test-complete_0"}
+
+    def fail() -> None:
+        raise RuntimeError("flush failed")
+
+    calls.submit(fail)
+    time.sleep(0.05)
+    with pytest.raises(RuntimeError, match="flush failed"):
+        calls.submit(call, 3)  # the earlier call's error, at the next submit
+    calls.submit(fail)
+    with pytest.raises(RuntimeError, match="flush failed"):
+        calls.wait()
+    calls.close()
