@@ -39,6 +39,13 @@ from bench.e2e_setup import make_corpus, make_weights, text_model_env  # noqa: E
 NEW_TOKENS = 30  # answer budget: below 31 tokens the 30-gram guard cannot fire, so random weights answer
 
 
+def host_cpu_ticks() -> tuple[int, int]:
+    """(busy, total) CPU ticks of the whole machine so far (/proc/stat): how busy the host's cores were."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
 class GpuSampler:
     """`nvidia-smi` utilisation every 200 ms while running: the fraction of time a kernel was executing."""
 
@@ -124,6 +131,7 @@ def run_build(
             events.append(event)
             if event["event"] == "pages" and first_page is None:
                 first_page, first_written = time.perf_counter(), event["written"]
+                cpu_at_first = host_cpu_ticks()
                 if gil_profile is not None:
                     spy, raw = gil_profile
                     flags = ["--gil", "--threads", "--nonblocking", "-r", "100", "-f", "raw"]
@@ -132,6 +140,7 @@ def run_build(
                     )
             if event["event"] == "done":
                 last_page = time.perf_counter()
+                cpu_at_done = host_cpu_ticks()
         code = proc.wait()
         if gil_profile is not None and first_page is not None:
             recorder.wait(timeout=60)  # py-spy stops when the build exits
@@ -142,11 +151,14 @@ def run_build(
     # After the first written batch: the rate a long build settles at (start-up, model load and a
     # compile land before it).
     after_first = (done["pages_written"] - first_written) / max(1e-9, last_page - (first_page or started))
+    busy, total = (b - a for a, b in zip(cpu_at_first, cpu_at_done, strict=True)) if first_page else (0, 0)
     return {
         "wall_s": wall,
         "to_first_batch_s": (first_page or started) - started,
         "steady_pages_s": after_first,
         "gpu_busy": gpu.busy,
+        # all cores, after the first written batch: whether the host itself is the limit
+        "host_cpu_busy": busy / total if total else float("nan"),
         **done,
     }
 
@@ -350,6 +362,7 @@ def report(out: dict) -> str:
         f"{b['steady_pages_s']:.1f} |",
         f"| build wall time incl. start-up and model load | {b['wall_s']:.1f} s |",
         f"| GPU busy during the build (nvidia-smi) | {b['gpu_busy']:.0%} |",
+        f"| host CPU busy after the first written batch (all cores, /proc/stat) | {b['host_cpu_busy']:.0%} |",
         f"| build stage seconds | {stages} |",
         f"| serve ready after | {a['ready_s']:.1f} s |",
         f"| answer latency p50 / p95 ({NEW_TOKENS} new tokens, 5 pages) | {latency} |",
