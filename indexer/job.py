@@ -317,7 +317,7 @@ class IndexBuilder:
 
     def _complete(self, docs: list[Writing], report: BuildReport) -> None:
         """Mark documents whose pages are all written complete (one flush for all), then drop older
-        versions of their sources."""
+        versions of their sources. Runs on the completer thread (a resumed document: the build's)."""
         if not docs:
             return
         with self._timed("complete"):

@@ -137,9 +137,8 @@ def docs_with_sources(
     """Manifest rows indexed from each of `sources`.
 
     One plain query per READ_BATCH_DOCS sources: a build completing a batch of documents asks this for all of
-    them at once, on the thread that feeds the encoder, where a query iterator per document cost ~17 ms of
-    round trips each (bench/build_host.py --profile). An iterator is only the fallback when a query's rows
-    reach the plain query's cap.
+    them at once, where a query iterator per document cost ~17 ms of round trips each (bench/build_host.py
+    --profile). An iterator is only the fallback when a query's rows reach the plain query's cap.
 
     Args:
         conn: open connection.

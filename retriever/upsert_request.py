@@ -16,6 +16,7 @@ repeat without effect), so its retries and error mapping apply.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +28,7 @@ from pymilvus.client.entity_helper import entity_to_field_data
 from pymilvus.client.utils import check_status
 from pymilvus.grpc_gen import milvus_pb2, schema_pb2
 
+log = logging.getLogger(__name__)
 UPSERT_METHOD = "/milvus.proto.milvus.MilvusService/Upsert"
 
 
@@ -122,6 +124,7 @@ class RawUpsert:
     def __init__(self) -> None:
         self._channel: Any = None
         self._call: Callable[..., Any] | None = None
+        self._fell_back = False
 
     def send(
         self, handler: Any, name: str, message: bytes, context: Any, fallback: Callable[[], Any]
@@ -146,7 +149,10 @@ class RawUpsert:
                 self._channel = channel
             reply = self._call(message, metadata=_api_level_md(context))
             check_status(reply.status)
-        except Exception:  # noqa: BLE001 - pymilvus' path retries what can be retried and says what failed
+        except Exception as exc:  # noqa: BLE001 - pymilvus' path retries what can be retried, says what failed
+            if not self._fell_back:  # once: a fallback every time would cost the speed without a word
+                self._fell_back = True
+                log.warning("upsert as wire bytes failed (%s); sending through pymilvus", exc)
             fallback()
             return
         db = context.get_db_name() if context is not None else ""
