@@ -93,6 +93,7 @@ def run_build(
     device: str,
     compile_encoder: bool = False,
     gil_profile: tuple[str, Path] | None = None,
+    processes: int = 1,
 ) -> dict:
     """One build; with `gil_profile` (py-spy binary, output path), py-spy records who holds the build's GIL
     from its first written batch to its end: the steady state, without start-up, load and compile."""
@@ -112,10 +113,12 @@ def run_build(
         "--mode",
         "base",
         "--workers",
-        str(workers),
+        str(max(1, workers // processes)),  # the extraction processes are shared out among the shards
         "--batch-pages",
         "64",
         *(("--compile",) if compile_encoder else ()),
+        # shard processes on the one GPU, each with its own interpreter (api/cli/launch.py)
+        *(("--processes", str(processes)) if processes > 1 else ()),
         "--json",
     )
     started = time.perf_counter()
@@ -286,6 +289,9 @@ def main(argv: list[str] | None = None) -> int:
         help="py-spy's record (raw) of who holds the build's GIL after its first written batch",
     )
     parser.add_argument("--py-spy", default="py-spy", help="the py-spy binary for --gil-profile")
+    parser.add_argument(
+        "--processes", type=int, default=1, help="build with this many shard processes on the one GPU"
+    )
     args = parser.parse_args(argv)
     device = "cpu" if args.tiny else "cuda"
     if args.tiny:
@@ -313,6 +319,7 @@ def main(argv: list[str] | None = None) -> int:
             device,
             args.compile,
             (args.py_spy, args.gil_profile) if args.gil_profile else None,
+            args.processes,
         )
         print(json.dumps(out["build"]), file=sys.stderr, flush=True)
     if "answers" in steps:
@@ -348,7 +355,8 @@ def report(out: dict) -> str:
     b, a, o = out["build"], out["answers"], out["full_ocr"]
     index_rate = b["pages_written"] / b["seconds"]
     ocr_rate = o["pages"] / (o["encode_s"] + o["decode_s"])
-    stages = ", ".join(f"{k} {v:.1f} s" for k, v in b["stage_seconds"].items())
+    # a launcher's summary (--processes) has no stage seconds of its own
+    stages = ", ".join(f"{k} {v:.1f} s" for k, v in b.get("stage_seconds", {}).items()) or "n/a"
     latency = f"{a['p50_ms']:.0f} / {a['p95_ms']:.0f} ms"
     stage_p50 = ", ".join(f"{k} {v:.0f} ms" for k, v in a.get("stage_p50_ms", {}).items())
     context = f"{a['vision_tokens']:.0f} vs {a['text_tokens']:.0f}"

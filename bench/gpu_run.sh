@@ -1,6 +1,6 @@
 #!/bin/bash
 # On the GPU machine (device tool), from the tree's root: the runs of issues 13 and 18.
-#   bash bench/gpu_run.sh encode|e2e|levers|builds|host|gil|compaction|all|-- CMD...
+#   bash bench/gpu_run.sh encode|e2e|levers|builds|host|gil|shards|compaction|all|-- CMD...
 # encode (~6 min) and builds (= e2e + levers, ~6 min) fit one device call each; all (~12 min) is both at once,
 # builds first (outputs land in $OUT as they are made, so a call cut at its limit keeps what finished).
 # Unpacks .device/site.tar.xz (bench/gpu_carry.sh) to /tmp/site once per machine; outputs go to $OUT.
@@ -43,6 +43,10 @@ gil() {  # who holds the compiled build's GIL after its first batch (py-spy, car
     --gil-profile "$OUT/e2e-gil.raw" --py-spy /tmp/py-spy --json-out "$OUT/e2e-gil.json" 2>&1 | tee "$OUT/e2e-gil.txt"
   python3 bench/gil_top.py "$OUT/e2e-gil.raw" --rate 100 --top 25 | tee "$OUT/gil-top.txt"
 }
+shards() {  # the compiled build as 2 shard processes sharing the GPU (each its own interpreter and writers)
+  python3 bench/e2e_gpu.py --pages 2000 --workers 12 --steps build --compile --write-threads 4 --processes 2 \
+    --json-out "$OUT/e2e-shards.json" 2>&1 | tee "$OUT/e2e-shards.txt"
+}
 compaction() {
   python3 bench/compaction.py --pages 1000 --device cuda --record "$OUT/bench-compact.md" 2>&1 |
     tee "$OUT/compact.txt"
@@ -55,7 +59,8 @@ case "${1:-}" in
   compaction) compaction ;;
   host) host ;;
   gil) gil ;;
+  shards) shards ;;
   all) e2e; levers; encode ;;  # the builds first: a call cut at its time limit still brings them back
   --) shift && "$@" 2>&1 | tee "$OUT/cmd.txt" ;;
-  *) echo "usage: gpu_run.sh encode|e2e|levers|builds|host|gil|compaction|all|-- CMD..." >&2 && exit 2 ;;
+  *) echo "usage: gpu_run.sh encode|e2e|levers|builds|host|gil|shards|compaction|all|-- CMD..." >&2 && exit 2 ;;
 esac

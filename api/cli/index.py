@@ -96,7 +96,12 @@ def index_build(
     ] = None,
     processes: Annotated[
         int | None,
-        typer.Option("--processes", min=2, max=64, help="N shard processes on this machine's CPUs, one bar."),
+        typer.Option(
+            "--processes",
+            min=2,
+            max=64,
+            help="N shard processes on this machine (with --device cuda: sharing its GPU), one bar.",
+        ),
     ] = None,
     encoder: Encoder = None,
     weights: Weights = None,

@@ -101,7 +101,7 @@ def launch(
             core.stop()
     seconds = time.perf_counter() - started
     status = max(codes, key=lambda c: _SEVERITY.index(c) if c in _SEVERITY else len(_SEVERITY))
-    summary = _summary(done, codes, gpus, seconds)
+    summary = _summary(done, codes, gpus, seconds, _option(argv, "--device") or "cpu")
     progress = BuildProgress(as_json=as_json, interactive=False)
     progress.on_event(summary)
     return status
@@ -162,7 +162,19 @@ def _until_all_closed(events: queue.Queue[dict[str, Any] | None], shards: int) -
             yield event
 
 
-def _summary(done: list[dict[str, Any]], codes: list[int], gpus: list[int] | None, seconds: float) -> dict:
+def _option(argv: list[str], name: str) -> str | None:
+    """The value given to option `name` in `argv` (`name X` or `name=X`), if any."""
+    for i, arg in enumerate(argv):
+        if arg == name and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith(f"{name}="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def _summary(
+    done: list[dict[str, Any]], codes: list[int], gpus: list[int] | None, seconds: float, device: str
+) -> dict:
     files: dict[str, int] = {}
     for event in done:
         for status, n in event["files"].items():
@@ -178,7 +190,8 @@ def _summary(done: list[dict[str, Any]], codes: list[int], gpus: list[int] | Non
         "shards": [
             {
                 "shard": i,
-                "device": f"cuda:{gpus[i]}" if gpus is not None else "cpu",
+                # --processes with --device cuda: every shard on the one GPU
+                "device": f"cuda:{gpus[i]}" if gpus is not None else device,
                 "exit_code": code,
                 "pages_written": next((e["pages_written"] for e in done if e["shard"] == i), 0),
             }

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from api.cli.launch import child_argv
+from api.cli.launch import _option, _summary, child_argv
 from indexer.job import in_shard
 from retriever.store import IndexStore
 from tests.conftest import make_pdf, run_cli
@@ -36,14 +36,17 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
 def test_n_processes_build_one_index_with_every_page_once(corpus: tuple[Path, int], tmp_path: Path) -> None:
     root, pages = corpus
     data = tmp_path / "data"
-    proc = run_cli("index", "build", str(root), "--data-dir", str(data), "--processes", "3", "--json")
+    # --device names where every shard runs (with cuda: shards sharing the one GPU, when the host bounds it)
+    proc = run_cli(
+        "index", "build", str(root), "--data-dir", str(data), "--processes", "3", "--device=cpu", "--json"
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     events = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
     done = [e for e in events if e["event"] == "done"]
     assert len(done) == 1  # the children's own summaries are merged into one
     summary = done[0]
     assert summary["files"] == {"indexed": 7} and summary["pages_written"] == pages
-    assert [s["shard"] for s in summary["shards"]] == [0, 1, 2]
+    assert [(s["shard"], s["device"]) for s in summary["shards"]] == [(0, "cpu"), (1, "cpu"), (2, "cpu")]
     assert sum(s["pages_written"] for s in summary["shards"]) == pages
     for event in (e for e in events if e["event"] == "document"):  # each file went to the shard it hashes to
         assert in_shard(Path(event["path"]), (event["shard"], 3)), event
@@ -76,6 +79,14 @@ def test_launcher_options_that_do_not_go_together(corpus: tuple[Path, int], tmp_
             "index", "build", str(corpus[0]), "--data-dir", str(tmp_path), "--processes", "2", *extra
         )
         assert proc.returncode == 2 and proc.stderr.startswith("error: "), (extra, proc.stderr)
+
+
+def test_the_summary_names_the_device_the_shards_were_given() -> None:
+    done = [{"files": {"indexed": 1}, "skipped": 0, "pages_written": 2, "shard": 0}]
+    summary = _summary(done, [0], None, 1.0, _option(["x", "--device", "cuda"], "--device") or "cpu")
+    assert summary["shards"][0]["device"] == "cuda"
+    assert _option(["--device=cuda:1"], "--device") == "cuda:1" and _option(["x"], "--device") is None
+    assert _summary(done, [0], [3], 1.0, "cpu")["shards"][0]["device"] == "cuda:3"
 
 
 def test_children_get_the_build_arguments_without_the_launchers() -> None:
