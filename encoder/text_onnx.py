@@ -225,13 +225,19 @@ def quantise_matmuls(src: Path, dst: Path, keep_float: Sequence[str] = ()) -> No
         and any(i in weights for i in n.input)
         and not any(k in n.name for k in keep_float)
     ]
-    logging.getLogger("root").setLevel(logging.ERROR)  # "consider pre-processing" advice from the quantiser
+    # The quantiser logs "consider pre-processing" advice on the root logger: quiet it for this call only,
+    # as leaving the root at ERROR would silence every warning of the process after the first build.
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
     try:
         quantize_dynamic(
             str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True, nodes_to_quantize=nodes
         )
     except Exception as exc:
         raise OnnxExportError(f"quantising {src.name} failed: {exc}") from exc
+    finally:
+        root.setLevel(level)
 
 
 def _check(model: Any, model_dir: Path, graph: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -132,7 +133,9 @@ def test_matches_sentence_transformers(embedder: TextEmbedder) -> None:
 
 
 def test_int8_graph_is_built_once_checked_and_rebuilt_when_damaged(tmp_path: Path) -> None:
+    root_level = logging.getLogger().level
     first = TextEmbedder(backend="onnx-int8", cache_dir=tmp_path)
+    assert logging.getLogger().level == root_level  # the quantiser's quieting ends with it
     (graph,) = (tmp_path / "models").glob("minilm-*-int8-*.onnx")
     mtime = graph.stat().st_mtime_ns
     again = TextEmbedder(backend="onnx-int8", cache_dir=tmp_path)  # reused, not rebuilt
