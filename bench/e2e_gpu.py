@@ -138,6 +138,7 @@ def run_build(
                 if gil_profile is not None:
                     spy, raw = gil_profile
                     flags = ["--gil", "--threads", "--nonblocking", "-r", "100", "-f", "raw"]
+                    flags += ["--subprocesses"] if processes > 1 else []  # the shards under the launcher
                     recorder = subprocess.Popen(
                         [spy, "record", *flags, "-o", str(raw), "--pid", str(proc.pid)]
                     )
