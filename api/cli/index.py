@@ -116,7 +116,7 @@ def index_build(
 ) -> None:
     """Index documents (PDF, PNG, JPEG, TIFF, BMP, WebP). Unchanged files are skipped; reruns resume."""
     if gpus is not None or processes is not None:
-        raise typer.Exit(_launch(gpus, processes, shard, data_dir, milvus_uri, recreate, as_json))
+        raise typer.Exit(_launch(gpus, processes, shard, data_dir, milvus_uri, recreate, as_json, device))
     service = make_service(
         data_dir=data_dir,
         milvus_uri=milvus_uri,
@@ -151,6 +151,7 @@ def _launch(
     milvus_uri: str | None,
     recreate: bool,
     as_json: bool,
+    device: str | None,
 ) -> int:
     """`--gpus` / `--processes`: run the shard processes (api/cli/launch.py); returns the exit status."""
     from api.cli.launch import child_argv, launch, parse_gpus
@@ -172,7 +173,15 @@ def _launch(
         Path(index_uri).parent.mkdir(parents=True, exist_ok=True)
     argv = child_argv(sys.argv[sys.argv.index("build") + 1 :])
     shards = len(ids) if ids is not None else int(processes or 1)
-    return launch(argv, shards=shards, gpus=ids, index_uri=index_uri, served=served, as_json=as_json)
+    return launch(
+        argv,
+        shards=shards,
+        gpus=ids,
+        index_uri=index_uri,
+        served=served,
+        as_json=as_json,
+        device=device or "cpu",
+    )
 
 
 def parse_shard(text: str) -> tuple[int, int]:

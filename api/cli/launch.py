@@ -66,7 +66,14 @@ def child_argv(argv: list[str]) -> list[str]:
 
 
 def launch(
-    argv: list[str], *, shards: int, gpus: list[int] | None, index_uri: str, served: bool, as_json: bool
+    argv: list[str],
+    *,
+    shards: int,
+    gpus: list[int] | None,
+    index_uri: str,
+    served: bool,
+    as_json: bool,
+    device: str = "cpu",
 ) -> int:
     """Run `shards` shard processes of `vtrag index build argv` and merge what they report.
 
@@ -77,6 +84,7 @@ def launch(
         index_uri: a Milvus server URI, or the data dir's Lite file to serve for the children.
         served: index_uri is a server already (the children use it as it is).
         as_json: print the children's JSON events and one summary instead of a bar.
+        device: the children's `--device` (with `--processes` and cuda: every shard on the one GPU).
 
     Returns:
         The exit status: the worst of the children's (store error > bad input > files failed > ok).
@@ -101,7 +109,7 @@ def launch(
             core.stop()
     seconds = time.perf_counter() - started
     status = max(codes, key=lambda c: _SEVERITY.index(c) if c in _SEVERITY else len(_SEVERITY))
-    summary = _summary(done, codes, gpus, seconds, _option(argv, "--device") or "cpu")
+    summary = _summary(done, codes, gpus, seconds, device)
     progress = BuildProgress(as_json=as_json, interactive=False)
     progress.on_event(summary)
     return status
@@ -162,16 +170,6 @@ def _until_all_closed(events: queue.Queue[dict[str, Any] | None], shards: int) -
             yield event
 
 
-def _option(argv: list[str], name: str) -> str | None:
-    """The value given to option `name` in `argv` (`name X` or `name=X`), if any."""
-    for i, arg in enumerate(argv):
-        if arg == name and i + 1 < len(argv):
-            return argv[i + 1]
-        if arg.startswith(f"{name}="):
-            return arg.split("=", 1)[1]
-    return None
-
-
 def _summary(
     done: list[dict[str, Any]], codes: list[int], gpus: list[int] | None, seconds: float, device: str
 ) -> dict:
@@ -190,7 +188,6 @@ def _summary(
         "shards": [
             {
                 "shard": i,
-                # --processes with --device cuda: every shard on the one GPU
                 "device": f"cuda:{gpus[i]}" if gpus is not None else device,
                 "exit_code": code,
                 "pages_written": next((e["pages_written"] for e in done if e["shard"] == i), 0),

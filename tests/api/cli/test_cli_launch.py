@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from api.cli.launch import _option, _summary, child_argv
+from api.cli.launch import _summary, child_argv
 from indexer.job import in_shard
 from retriever.store import IndexStore
 from tests.conftest import make_pdf, run_cli
@@ -83,9 +83,8 @@ def test_launcher_options_that_do_not_go_together(corpus: tuple[Path, int], tmp_
 
 def test_the_summary_names_the_device_the_shards_were_given() -> None:
     done = [{"files": {"indexed": 1}, "skipped": 0, "pages_written": 2, "shard": 0}]
-    summary = _summary(done, [0], None, 1.0, _option(["x", "--device", "cuda"], "--device") or "cpu")
+    summary = _summary(done, [0], None, 1.0, "cuda")
     assert summary["shards"][0]["device"] == "cuda"
-    assert _option(["--device=cuda:1"], "--device") == "cuda:1" and _option(["x"], "--device") is None
     assert _summary(done, [0], [3], 1.0, "cpu")["shards"][0]["device"] == "cuda:3"
 
 
