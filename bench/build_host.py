@@ -41,7 +41,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.index_cpu import make_corpus  # noqa: E402
 from encoder.modes import ModeViews, get_mode  # noqa: E402
-from encoder.vision import EncodedPage, host_pixels  # noqa: E402
+from encoder.pixels import host_pixels  # noqa: E402
+from encoder.vision import EncodedPage  # noqa: E402
 from indexer import extract_stream  # noqa: E402
 from indexer.build_state import BuildOptions  # noqa: E402
 from indexer.extract import ExtractedPage, extract_pages  # noqa: E402

@@ -15,13 +15,12 @@ longer side exceeds 768 px) + 1 separator, no newlines.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any, Protocol, TypeVar
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
@@ -34,6 +33,7 @@ from transformers.models.deepseek_ocr2 import (
 from encoder.deepseek_ocr import DeepseekOcrForConditionalGeneration
 from encoder.layout import ocr2_row_count
 from encoder.modes import Mode, ModeViews, get_mode, make_views
+from encoder.pixels import v1_inputs
 from encoder.sam_attention import (
     fast_value_backend,
     use_device_rel_index,
@@ -44,8 +44,6 @@ from encoder.sam_attention import (
 from encoder.sam_patches import use_patch_matmul
 
 T = TypeVar("T")
-IMAGE_MEAN = 0.5  # official normalisation: (x/255 - 0.5) / 0.5
-IMAGE_STD = 0.5
 
 
 @dataclass(frozen=True)
@@ -65,61 +63,6 @@ class VisionEncoder(Protocol):
     def row_count(self, width: int, height: int) -> int: ...
 
     def encode(self, images: Sequence[Image.Image], mode: Mode | str | None = None) -> list[EncodedPage]: ...
-
-
-def host_pixels(images: Sequence[Image.Image | np.ndarray], pinned: bool = False) -> torch.Tensor:
-    """Same-size images (PIL, or (H, W, 3) uint8 arrays: `ModeViews.as_arrays`) -> (N, H, W, 3) uint8 in one
-    host buffer, each image copied once (pinned for a GPU, so the transfer does not hold the host)."""
-    first = _rgb_array(images[0])
-    host = torch.empty((len(images), *first.shape), dtype=torch.uint8, pin_memory=pinned)
-    for k, image in enumerate(images):  # one at a time: a PIL image's array is a copy of its own
-        host[k].numpy()[...] = first if k == 0 else _rgb_array(image)
-    return host
-
-
-def _rgb_array(image: Image.Image | np.ndarray) -> np.ndarray:
-    if isinstance(image, np.ndarray):
-        return image
-    return np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
-
-
-def stack_uint8(images: Sequence[Image.Image | np.ndarray], device: torch.device | str) -> torch.Tensor:
-    """Same-size images -> (N, 3, H, W) uint8 on `device` (normalised there: 4x fewer bytes to move than
-    floats); the channel swap runs on the device."""
-    on_gpu = torch.device(device).type == "cuda"
-    host = host_pixels(images, pinned=on_gpu)
-    pixels = host.to(device, non_blocking=True) if on_gpu else host
-    return pixels.permute(0, 3, 1, 2).contiguous()  # (N, 3, H, W)
-
-
-def normalise(pixels: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """uint8 (..., 3, H, W) -> the official input: (x/255 - 0.5)/0.5 computed in float32, then cast."""
-    return ((pixels.float() / 255.0 - IMAGE_MEAN) / IMAGE_STD).to(dtype)
-
-
-def v1_inputs(
-    views: Sequence[ModeViews], device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
-) -> dict[str, torch.Tensor | None]:
-    """The v1 pixel-path inputs for a batch of pages in one mode.
-
-    Returns:
-        {"pixel_values": (B, 3, S, S), "pixel_values_local": (T, 3, 640, 640) or None,
-         "num_local_patches": (B, 2) long (across, down), (0, 0) = no tiles} — pass as `**kwargs` to
-        `DeepseekOcrForConditionalGeneration.forward`/`generate`/`get_image_features`.
-    """
-    if not views:
-        raise ValueError("no pages to encode")
-    if len({v.mode.size for v in views}) != 1:
-        raise ValueError("a batch must hold pages of one mode")
-    pixel_values = stack_uint8([v.global_view for v in views], device)  # (B, 3, S, S)
-    tiles = [t for v in views for t in v.tiles]
-    layouts = [v.grid if v.tiles else (0, 0) for v in views]
-    return {
-        "pixel_values": normalise(pixel_values, dtype),
-        "pixel_values_local": normalise(stack_uint8(tiles, device), dtype) if tiles else None,
-        # Kept on the host: the model reads the layouts as numbers, and a device tensor would cost a sync.
-        "num_local_patches": torch.tensor(layouts, dtype=torch.long),
-    }
 
 
 def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -177,7 +120,8 @@ class DeepseekOcrEncoder:
         self.workers = workers
         self.dim = model.config.text.hidden_size
         self.full_batches = False  # pad short batches to batch_size (set by `compile`)
-        self._copy_stream: torch.cuda.Stream | None = None  # a GPU's rows come home on it (encode_views)
+        self._copy_stream: torch.cuda.Stream | None = None  # a GPU's rows come home on it (_send_home)
+        self._upload_stream: torch.cuda.Stream | None = None  # and its pixels go out on this one
 
     def compile(self) -> None:
         """`torch.compile` the SAM and CLIP towers, for builds (`encoder_compile`): on an H200 a Base batch
@@ -205,17 +149,39 @@ class DeepseekOcrEncoder:
         Raises:
             ValueError: pre-cut views of another mode.
         """
-        view_mode = get_mode(mode or self.view_mode)
-        if any(isinstance(img, ModeViews) and img.mode != view_mode for img in images):
-            raise ValueError(f"pages cut in another mode than {view_mode.name} ({view_mode.max_tiles} tiles)")
+        view_mode = self._view_mode(images, mode)
+        if self._cut_here(images):
+            return self.encode_views(_cut(image, view_mode) for image in images)
+        with ThreadPoolExecutor(self.workers) as pool:  # views of later batches are cut meanwhile
+            return self.encode_views(pool.map(_cut, images, [view_mode] * len(images)))
 
-        def cut(image: Image.Image | ModeViews) -> ModeViews:
-            return image if isinstance(image, ModeViews) else make_views(image, view_mode)
+    @torch.inference_mode()
+    def start(
+        self, images: Sequence[Image.Image | ModeViews], mode: Mode | str | None = None
+    ) -> Callable[[], list[EncodedPage]]:
+        """Queue the encode of `images` (as `encode` takes them) and return the call that collects their
+        pages, in input order. On a GPU this returns once the forwards are queued, so a build starts batch
+        k+1 while batch k is still encoding and collects each batch on the thread that writes it: the GPU
+        goes from one batch to the next without waiting for the host (with one forward per build batch,
+        `encode` left it idle while each batch's pixels were stacked and its rows collected). Every batch of
+        the call is in flight until collected: callers bound how many calls they start ahead.
 
-        if self.workers == 1 or len(images) <= 1 or all(isinstance(i, ModeViews) for i in images):
-            return self.encode_views(map(cut, images))
-        with ThreadPoolExecutor(self.workers) as pool:
-            return self.encode_views(pool.map(cut, images))  # views of later batches are cut meanwhile
+        Raises:
+            ValueError: pre-cut views of another mode.
+        """
+        view_mode = self._view_mode(images, mode)
+        if self._cut_here(images):
+            views = [_cut(image, view_mode) for image in images]
+        else:
+            with ThreadPoolExecutor(self.workers) as pool:
+                views = list(pool.map(_cut, images, [view_mode] * len(images)))
+        flights = [self._launch(batch) for batch in _batches(views, self.batch_size)]
+
+        @torch.inference_mode()
+        def collect() -> list[EncodedPage]:
+            return [page for flight in flights for page in _collect(flight)]
+
+        return collect
 
     @torch.inference_mode()
     def encode_views(self, views: Iterable[ModeViews]) -> list[EncodedPage]:
@@ -225,23 +191,60 @@ class DeepseekOcrEncoder:
         are collected, and on a GPU batch k's rows travel home on a side stream right behind batch k's
         forward, so collecting them does not wait for batch k+1: the host prepares batch k+2 while the GPU
         runs k+1."""
-        weight = _param(self.model)
-        if weight.device.type == "cuda" and self._copy_stream is None:
-            self._copy_stream = torch.cuda.Stream(weight.device)
         pages: list[EncodedPage] = []
         queued = None
         for batch in _batches(views, self.batch_size):
-            size = len(batch)
-            if self.full_batches:
-                batch += [batch[-1]] * (self.batch_size - size)
-            out = self.model.get_image_features(**v1_inputs(batch, weight.device, weight.dtype))
-            flight = _send_home(out, size, self._copy_stream)
+            flight = self._launch(batch)
             if queued is not None:
                 pages += _collect(queued)
             queued = flight
         if queued is not None:
             pages += _collect(queued)
         return pages
+
+    def _view_mode(self, images: Sequence[Image.Image | ModeViews], mode: Mode | str | None) -> Mode:
+        view_mode = get_mode(mode or self.view_mode)
+        if any(isinstance(img, ModeViews) and img.mode != view_mode for img in images):
+            raise ValueError(f"pages cut in another mode than {view_mode.name} ({view_mode.max_tiles} tiles)")
+        return view_mode
+
+    def _cut_here(self, images: Sequence[Image.Image | ModeViews]) -> bool:
+        """Whether to cut views on the calling thread: nothing to cut, one page, or one worker."""
+        return self.workers == 1 or len(images) <= 1 or all(isinstance(i, ModeViews) for i in images)
+
+    def _launch(self, batch: list[ModeViews]) -> _InFlight:
+        """Queue one forward of `batch` (padded to batch_size once compiled) and its rows' way home."""
+        weight = _param(self.model)
+        if weight.device.type == "cuda" and self._copy_stream is None:
+            self._copy_stream = torch.cuda.Stream(weight.device)
+            self._upload_stream = torch.cuda.Stream(weight.device)
+        size = len(batch)
+        if self.full_batches:
+            batch = batch + [batch[-1]] * (self.batch_size - size)
+        if self._upload_stream is None:
+            inputs = v1_inputs(batch, weight.device, weight.dtype)
+        else:
+            inputs = _uploaded(batch, weight, self._upload_stream)
+        out = self.model.get_image_features(**inputs)
+        return _send_home(out, size, self._copy_stream)
+
+
+def _uploaded(batch: list[ModeViews], weight: torch.Tensor, stream: torch.cuda.Stream) -> dict[str, Any]:
+    """`v1_inputs` made on `stream` (pixels copied and normalised there), then handed to the compute stream:
+    the copy engine moves batch k+1's pixels (100 MB for 32 Base pages) while the GPU computes batch k,
+    instead of the copy holding the compute stream between them."""
+    compute = torch.cuda.current_stream(weight.device)
+    with torch.cuda.stream(stream):
+        inputs = v1_inputs(batch, weight.device, weight.dtype)
+    compute.wait_stream(stream)
+    for value in inputs.values():
+        if isinstance(value, torch.Tensor) and value.device.type == "cuda":
+            value.record_stream(compute)  # the allocator keeps them until the forward has read them
+    return inputs
+
+
+def _cut(image: Image.Image | ModeViews, mode: Mode) -> ModeViews:
+    return image if isinstance(image, ModeViews) else make_views(image, mode)
 
 
 @dataclass

@@ -32,7 +32,7 @@ from indexer.documents import open_document
 from indexer.errors import SourceError
 from indexer.extract import ExtractedPage
 from indexer.extract_stream import ExtractTask, extracted_documents
-from indexer.page_modes import encode_in_modes, page_modes
+from indexer.page_modes import page_modes, start_in_modes
 from indexer.page_records import records_by_document
 from indexer.report import BuildReport, Event, FileOutcome
 from indexer.sources import discover, file_sha256
@@ -194,9 +194,10 @@ class IndexBuilder:
         """Embed, encode and write every planned page. Each document's manifest row is begun before any
         of its pages is batched and completed once its last page is written; a document that fails is
         dropped from the batch in hand and failed after its queued writes have landed."""
-        # One thread runs the encoder, batch after batch, so the GPU encodes one batch while this thread
-        # gathers and embeds the next and the writers store the one before. A batch's write waits on a
-        # writer thread for its encode: one more thread, so `write_threads` writes still run meanwhile.
+        # One thread starts the encodes, batch after batch (a GPU's forwards queue up while this thread
+        # gathers and embeds the next batch); a batch's write collects its encode on a writer thread: one
+        # more thread, so `write_threads` writes still run meanwhile. The writer's depth bounds how many
+        # batches are started and not yet collected.
         self._encoder = ThreadPoolExecutor(1, "vtrag-encoder") if self.vision is not None else None
         threads = self.options.write_threads + (self._encoder is not None)
         writer = BackgroundWriter(threads=threads)
@@ -371,16 +372,27 @@ class IndexBuilder:
             rows: list[Any] = [None] * len(pages)
             pooled: list[list[float] | None] = [None] * len(pages)
             if encoding is not None:
-                rows, pooled = encoding.result()
+                rows, pooled = encoding.result()()
             return records_by_document(batch, vectors, pooled, modes, rows)
 
         return records
 
-    def _encode(self, images: list[Any], modes: list[Any]) -> tuple[list[Any], list[list[float] | None]]:
-        """On the encoder thread: each page's token rows and pooled vector."""
+    def _encode(
+        self, images: list[Any], modes: list[Any]
+    ) -> Callable[[], tuple[list[Any], list[list[float] | None]]]:
+        """On the encoder thread: start the batch's encode and return the call that gives each page's token
+        rows and pooled vector. A GPU encoder only queues its forwards here (stage "encode": stacking
+        pixels, launching), so this thread starts the next batch while the GPU runs this one; the writer
+        thread that stores the batch collects it (stage "encode_wait": waiting for the GPU)."""
         with self._timed("encode"):
-            encoded = encode_in_modes(self.vision, images, modes)
-        return [e.rows for e in encoded], [e.pooled.float().tolist() for e in encoded]
+            pages = start_in_modes(self.vision, images, modes)
+
+        def result() -> tuple[list[Any], list[list[float] | None]]:
+            with self._timed("encode_wait"):
+                encoded = pages()
+            return [e.rows for e in encoded], [e.pooled.float().tolist() for e in encoded]
+
+        return result
 
     def _drop_older_versions(self, kept: dict[str, str]) -> set[str]:
         """Delete what was indexed earlier from the sources of `kept` (source → the doc_id that stays), with

@@ -4,7 +4,7 @@ batch whose pages are in several modes."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from encoder.modes import Mode, get_mode
@@ -47,14 +47,43 @@ def encode_in_modes(vision: Any, images: Sequence[Any], modes: Sequence[Mode]) -
 
     A batch all in the encoder's own mode goes in one call as before (its pages may come pre-cut).
     """
+    return _in_modes(_encode_now(vision), vision, images, modes)()
+
+
+def start_in_modes(vision: Any, images: Sequence[Any], modes: Sequence[Mode]) -> Callable[[], list[Any]]:
+    """As `encode_in_modes`, but returns the call that gives the encoded pages. An encoder with `start`
+    (encoder.vision.DeepseekOcrEncoder) only queues its forwards here; any other encodes here."""
+    start = getattr(vision, "start", None) or _encode_now(vision)
+    return _in_modes(start, vision, images, modes)
+
+
+Start = Callable[..., Callable[[], list[Any]]]  # (images[, mode]) -> the call that gives their pages
+
+
+def _encode_now(vision: Any) -> Start:
+    def start(images: list[Any], *mode: Mode) -> Callable[[], list[Any]]:
+        encoded = list(vision.encode(images, *mode))
+        return lambda: encoded
+
+    return start
+
+
+def _in_modes(
+    start: Start, vision: Any, images: Sequence[Any], modes: Sequence[Mode]
+) -> Callable[[], list[Any]]:
     own = getattr(vision, "view_mode", None)
     if all(m == own for m in modes) or own is None:
-        return list(vision.encode(list(images)))
+        return start(list(images))
     groups: dict[Mode, list[int]] = defaultdict(list)
     for i, m in enumerate(modes):
         groups[m].append(i)
-    out: list[Any] = [None] * len(images)
-    for m, idx in groups.items():
-        for i, encoded in zip(idx, vision.encode([images[i] for i in idx], m), strict=True):
-            out[i] = encoded
-    return out
+    started = [(idx, start([images[i] for i in idx], m)) for m, idx in groups.items()]
+
+    def collect() -> list[Any]:
+        out: list[Any] = [None] * len(images)
+        for idx, pages in started:
+            for i, encoded in zip(idx, pages(), strict=True):
+                out[i] = encoded
+        return out
+
+    return collect

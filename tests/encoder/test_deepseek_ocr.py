@@ -1,6 +1,7 @@
 """Tiny DeepSeek-OCR v1: config rules, forward shapes per mode, row wiring, pixel path == stored path."""
 
 import inspect
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -72,6 +73,26 @@ def test_batching_does_not_change_rows(model):
     alone = DeepseekOcrEncoder(model, "gundam", batch_size=1).encode(pages)
     for a, b in zip(together, alone, strict=True):
         assert torch.allclose(a.rows, b.rows, atol=1e-5) and torch.allclose(a.pooled, b.pooled, atol=1e-5)
+
+
+def test_started_encodes_collect_the_rows_encode_gives(model):
+    """`start` (the build's: forwards queued, collected later on another thread) gives `encode`'s pages bit
+    for bit, from rasters cut on its workers or from pre-cut views, in its mode or one named."""
+    pages = [page(1400, 700, seed=3), page(500, 500, seed=4), page(700, 1500, seed=2)]
+    encoder = DeepseekOcrEncoder(model, "gundam", batch_size=2, workers=2)  # 2 forwards a call
+    expected = encoder.encode(pages)
+    views = [modes.make_views(p, "gundam") for p in pages]
+    for images in (pages, views):
+        got: list = []
+        with ThreadPoolExecutor(1) as writer:  # collected on another thread, as a build's writer does
+            got += writer.submit(encoder.start(images)).result()
+        assert len(got) == len(expected)
+        for a, b in zip(got, expected, strict=True):
+            assert torch.equal(a.rows, b.rows) and torch.equal(a.pooled, b.pooled)
+    small = encoder.start(pages[:1], "small")()
+    assert torch.equal(small[0].rows, encoder.encode(pages[:1], "small")[0].rows)
+    with pytest.raises(ValueError, match="another mode"):
+        encoder.start(views, "base")
 
 
 def test_gundam_rows_are_tiles_then_global_then_separator(model):

@@ -257,3 +257,64 @@ def test_pages_are_encoded_beside_the_build_and_an_encode_failure_fails_only_its
         for doc in store.list_docs("failed"):
             assert "cannot take" in doc.error and store.existing_pages(doc.doc_id) == set()
         assert store.stats()["pages"] == 4 and store.audit()["orphan_pages"] == 0
+
+
+class StartingEncoder:
+    """Stand-in for a GPU encoder whose forwards are queued (`start`) and collected later. Collecting the
+    first batch waits until the second batch has been started — only possible when the build starts a
+    batch before the one before it is collected — and a batch holding a page of `bad_text` fails when
+    collected, as a forward that fails on the GPU does."""
+
+    def __init__(self, bad_text: str) -> None:
+        self.bad_text = bad_text
+        self.texts: list[str] = []  # what the next pages say (the embedder sees them first)
+        self.started: list[str] = []
+        self.collected: list[str] = []
+        self.second_started = threading.Event()
+        self.overlapped = False
+
+    def encode(self, images: list, mode: object = None) -> list[EncodedPage]:
+        raise AssertionError("a build starts its encodes")
+
+    def start(self, images: list, mode: object = None) -> Callable[[], list[EncodedPage]]:
+        number = len(self.started)
+        self.started.append(threading.current_thread().name)
+        if number == 1:
+            self.second_started.set()
+        bad = any(self.bad_text in t for t in self.texts[: len(images)])
+        del self.texts[: len(images)]
+
+        def collect() -> list[EncodedPage]:
+            self.collected.append(threading.current_thread().name)
+            if number == 0:
+                self.overlapped = self.second_started.wait(timeout=20)
+            if bad:
+                raise RuntimeError("a forward that failed on the GPU")
+            rows = torch.full((3, 8), 0.5, dtype=torch.bfloat16)
+            return [EncodedPage(rows, torch.ones(8) / 8**0.5) for _ in images]
+
+        return collect
+
+
+def test_encodes_are_started_ahead_and_collected_by_the_writers(tmp_path: Path) -> None:
+    """With an encoder that queues its forwards (a GPU's), the encoder thread starts batch k+1 before batch
+    k is collected, and batch k is collected by the writer thread that stores it, so the GPU never waits
+    for the host between batches; a batch whose encode fails when collected fails exactly its documents."""
+    for name in ("a", "b", "c", "d"):
+        make_pdf(tmp_path / f"{name}.pdf", [f"Document {name}, page {n}: {HARBOUR}" for n in (1, 2)])
+    encoder = StartingEncoder(bad_text="Document c, page 2")
+    config = IndexConfig("all-MiniLM-L6-v2", 384, "base", encoder="stand-in", vision_dim=8)
+    with IndexStore.open(str(tmp_path / "idx" / "milvus.db"), config) as store:
+        embedder = SignallingEmbedder(encoder, threading.Event())  # type: ignore[arg-type]
+        builder = IndexBuilder(store, embedder, BuildOptions(batch_pages=3, write_threads=2), vision=encoder)
+        report = builder.run([tmp_path])
+        statuses = {Path(o.path).name: o.status for o in report.outcomes}
+        # batches [a1 a2 b1] [b2 c1 c2] [d1 d2]: the second fails when collected
+        assert statuses == {"a.pdf": "indexed", "b.pdf": "failed", "c.pdf": "failed", "d.pdf": "indexed"}
+        assert encoder.overlapped
+        assert set(encoder.started) == {"vtrag-encoder_0"} and len(encoder.started) == 3
+        assert all(name.startswith("vtrag-writer") for name in encoder.collected)
+        assert {"encode", "encode_wait"} <= set(report.summary()["stage_seconds"])
+        for doc in store.list_docs("failed"):
+            assert "failed on the GPU" in doc.error and store.existing_pages(doc.doc_id) == set()
+        assert store.stats()["pages"] == 4 and store.audit()["orphan_pages"] == 0
