@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import math
 import os
 import shutil
 import statistics
@@ -50,7 +51,7 @@ class GpuSampler:
     """`nvidia-smi` utilisation every 200 ms while running: the fraction of time a kernel was executing."""
 
     def __init__(self) -> None:
-        self.samples: list[float] = []
+        self.samples: list[tuple[float, float]] = []  # (perf_counter, busy fraction)
         self._proc: subprocess.Popen[str] | None = None
         self._thread: threading.Thread | None = None
 
@@ -67,7 +68,7 @@ class GpuSampler:
         assert self._proc is not None and self._proc.stdout is not None
         for line in self._proc.stdout:
             if line.strip().isdigit():
-                self.samples.append(float(line) / 100)
+                self.samples.append((time.perf_counter(), float(line) / 100))
 
     def __exit__(self, *_: object) -> None:
         if self._proc is not None:
@@ -76,7 +77,12 @@ class GpuSampler:
 
     @property
     def busy(self) -> float:
-        return statistics.fmean(self.samples) if self.samples else float("nan")
+        return self.busy_between(-math.inf, math.inf)
+
+    def busy_between(self, start: float, end: float) -> float:
+        """The mean of the samples taken between two `time.perf_counter` readings."""
+        kept = [busy for at, busy in self.samples if start <= at <= end]
+        return statistics.fmean(kept) if kept else float("nan")
 
 
 def vtrag(*args: str) -> list[str]:
@@ -161,6 +167,7 @@ def run_build(
         "to_first_batch_s": (first_page or started) - started,
         "steady_pages_s": after_first,
         "gpu_busy": gpu.busy,
+        "gpu_busy_steady": gpu.busy_between(first_page or started, last_page),  # after the first batch
         # all cores, after the first written batch: whether the host itself is the limit
         "host_cpu_busy": busy / total if total else float("nan"),
         **done,
@@ -370,7 +377,8 @@ def report(out: dict) -> str:
         f"| build pages/s after the first written batch (start-up, load, any compile before it) | "
         f"{b['steady_pages_s']:.1f} |",
         f"| build wall time incl. start-up and model load | {b['wall_s']:.1f} s |",
-        f"| GPU busy during the build (nvidia-smi) | {b['gpu_busy']:.0%} |",
+        f"| GPU busy during the build / after the first written batch (nvidia-smi) | {b['gpu_busy']:.0%} / "
+        f"{b['gpu_busy_steady']:.0%} |",
         f"| host CPU busy after the first written batch (all cores, /proc/stat) | {b['host_cpu_busy']:.0%} |",
         f"| build stage seconds | {stages} |",
         f"| serve ready after | {a['ready_s']:.1f} s |",

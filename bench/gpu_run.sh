@@ -1,6 +1,6 @@
 #!/bin/bash
 # On the GPU machine (device tool), from the tree's root: the runs of issues 13 and 18.
-#   bash bench/gpu_run.sh encode|e2e|levers|builds|host|gil|shards|compaction|all|-- CMD...
+#   bash bench/gpu_run.sh encode|product|e2e|levers|builds|host|gil|shards|compaction|all|-- CMD...
 # encode (~6 min) and builds (= e2e + levers, ~6 min) fit one device call each; all (~12 min) is both at once,
 # builds first (outputs land in $OUT as they are made, so a call cut at its limit keeps what finished).
 # Unpacks .device/site.tar.xz (bench/gpu_carry.sh) to /tmp/site once per machine; outputs go to $OUT.
@@ -22,6 +22,11 @@ encode() {
 e2e() {
   python3 bench/e2e_gpu.py --pages 2000 --answers 50 --workers 12 --json-out "$OUT/e2e.json" \
     --record "$OUT/bench-e2e.md" 2>&1 | tee "$OUT/e2e.txt"
+}
+product() {  # the product's encode path (3 ways of calling it, eager and compiled) and its compiled profile
+  python3 bench/gpu.py --backends v1 --modes product --encode folded --decode "" --iters 3 --compile-product \
+    2>&1 | tee "$OUT/gpu-product.txt"
+  python3 bench/gpu_profile.py --batch 32 --iters 5 --ops 15 2>&1 | tee "$OUT/encode-profile.txt"
 }
 levers() {  # the build again (same corpus and weights): compiled encoder, 4 writer threads
   python3 bench/e2e_gpu.py --pages 2000 --workers 12 --steps build --compile --write-threads 4 \
@@ -55,6 +60,7 @@ case "${1:-}" in
   encode) encode ;;
   e2e) e2e ;;
   levers) levers ;;
+  product) product ;;
   builds) e2e && levers ;;
   compaction) compaction ;;
   host) host ;;
@@ -62,5 +68,5 @@ case "${1:-}" in
   shards) shards ;;
   all) e2e; levers; encode ;;  # the builds first: a call cut at its time limit still brings them back
   --) shift && "$@" 2>&1 | tee "$OUT/cmd.txt" ;;
-  *) echo "usage: gpu_run.sh encode|e2e|levers|builds|host|gil|shards|compaction|all|-- CMD..." >&2 && exit 2 ;;
+  *) echo "usage: gpu_run.sh encode|product|e2e|levers|builds|host|gil|shards|compaction|all|-- CMD..." >&2 && exit 2 ;;
 esac
