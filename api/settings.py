@@ -79,13 +79,14 @@ class Settings(BaseSettings):
         "package. Searches must use the weights that built the index.",
     )
     batch_pages: int = Field(32, ge=1, le=1024, description="Pages embedded and written per batch.")
-    write_threads: int = Field(
-        2,
+    write_threads: int | None = Field(
+        None,
         ge=1,
         le=16,
         description="Batches a build writes to Milvus at once while the next is prepared (concurrent "
         "upserts of Base token rows into Milvus Lite: 1.4x one stream with 2, 1.5-1.65x with 4 on a 2-core "
-        "machine, bench/token_writes.py).",
+        "machine, bench/token_writes.py). Unset: 2 for a text-only build, half the cores between 2 and 8 "
+        "for a vision build (indexer/build_state.default_write_threads).",
     )
     write_processes: int = Field(
         0,

@@ -380,7 +380,8 @@ def report(out: dict) -> str:
         f"| GPU busy during the build / after the first written batch (nvidia-smi) | {b['gpu_busy']:.0%} / "
         f"{b['gpu_busy_steady']:.0%} |",
         f"| host CPU busy after the first written batch (all cores, /proc/stat) | {b['host_cpu_busy']:.0%} |",
-        f"| build stage seconds | {stages} |",
+        f"| build stage seconds (summed over threads; {b.get('write_threads', '?')} writer threads) | "
+        f"{stages} |",
         f"| serve ready after | {a['ready_s']:.1f} s |",
         f"| answer latency p50 / p95 ({NEW_TOKENS} new tokens, 5 pages) | {latency} |",
         f"| first answer (graph capture) | {a['first_answer_s'] * 1000:.0f} ms |",

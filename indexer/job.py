@@ -201,6 +201,7 @@ class IndexBuilder:
         self._encoder = ThreadPoolExecutor(1, "vtrag-encoder") if self.vision is not None else None
         threads = self.options.write_threads + (self._encoder is not None)
         writer = BackgroundWriter(threads=threads)
+        report.write_threads = self.options.write_threads
         self._completer = InOrder("vtrag-complete")
         batch: list[tuple[Writing, ExtractedPage]] = []
         if self.vision is not None:  # tokens to write: by processes of their own when write_processes > 0

@@ -39,6 +39,7 @@ class BuildReport:
     # Seconds the build spent in each stage (extract = waiting for extracted pages): where the time goes.
     stage_seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     token_writer_processes: int = 0  # processes that wrote the vision tokens (0: the writer threads did)
+    write_threads: int = 0  # threads that wrote the batches (0: nothing to write)
 
     @property
     def failed(self) -> list[FileOutcome]:
@@ -57,4 +58,5 @@ class BuildReport:
             "pages_per_second": round(self.pages_written / self.seconds, 2) if self.seconds else 0.0,
             "stage_seconds": {k: round(v, 3) for k, v in sorted(self.stage_seconds.items())},
             "token_writer_processes": self.token_writer_processes,
+            "write_threads": self.write_threads,
         }

@@ -155,7 +155,9 @@ class Service:
         shard: tuple[int, int] = (0, 1),
         on_event: Callable[[dict[str, Any]], None] | None = None,
     ) -> BuildReport:
-        from indexer.job import BuildOptions, IndexBuilder  # the search path never loads the build machinery
+        # the search path never loads the build machinery
+        from indexer.build_state import default_write_threads
+        from indexer.job import BuildOptions, IndexBuilder
 
         vision = self.vision.encoder if self.vision else None
         if self.settings.encoder_compile:  # checked before the store is touched; compiling itself is lazy
@@ -169,7 +171,7 @@ class Service:
             max_compression=self.settings.max_compression,
             workers=self.settings.workers,
             batch_pages=self.settings.batch_pages,
-            write_threads=self.settings.write_threads,
+            write_threads=self.settings.write_threads or default_write_threads(vision is not None),
             write_processes=self.settings.write_processes,
             ocr=self.settings.ocr,
             shard=shard,

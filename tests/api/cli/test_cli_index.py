@@ -29,6 +29,7 @@ def test_build_search_ask_status(corpus: Path, tmp_path: Path) -> None:
         "scanned.pdf": "indexed",
     }
     assert events[-1]["event"] == "done" and events[-1]["pages_written"] == 5
+    assert events[-1]["write_threads"] == 2  # a text-only build's default
 
     status = cli_json("index", "status", "--data-dir", str(data))
     assert status["documents"] == 4 and status["pages"] == 5

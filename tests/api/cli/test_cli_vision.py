@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from indexer.build_state import default_write_threads
 from retriever.store import IndexStore
 from tests.conftest import cli_json, run_cli
 
@@ -27,6 +28,7 @@ def test_build_with_an_encoder_stores_tokens_and_decodes_from_them(
     assert proc.returncode == 0, proc.stderr
     events = [json.loads(line) for line in proc.stdout.splitlines()]
     assert events[-1]["event"] == "done" and events[-1]["token_writer_processes"] == 2
+    assert events[-1]["write_threads"] == default_write_threads(vision=True)  # VTRAG_WRITE_THREADS unset
     lighthouse = next(e for e in events if e["event"] == "document" and e["path"].endswith("lighthouse.pdf"))
 
     status = cli_json("index", "status", "--data-dir", str(data))
