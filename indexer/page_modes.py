@@ -42,35 +42,12 @@ def page_modes(
     return out
 
 
-def encode_in_modes(vision: Any, images: Sequence[Any], modes: Sequence[Mode]) -> list[Any]:
-    """Encode pages, each in its own mode: one encoder call per distinct mode, results in input order.
-
-    A batch all in the encoder's own mode goes in one call as before (its pages may come pre-cut).
-    """
-    return _in_modes(_encode_now(vision), vision, images, modes)()
-
-
 def start_in_modes(vision: Any, images: Sequence[Any], modes: Sequence[Mode]) -> Callable[[], list[Any]]:
-    """As `encode_in_modes`, but returns the call that gives the encoded pages. An encoder with `start`
-    (encoder.vision.DeepseekOcrEncoder) only queues its forwards here; any other encodes here."""
+    """Start encoding pages, each in its own mode (one encoder call per distinct mode; a batch all in the
+    encoder's own mode in one call, its pages possibly pre-cut), and return the call that gives the encoded
+    pages in input order. An encoder with `start` (encoder.vision.DeepseekOcrEncoder) only queues its
+    forwards here; any other encodes here."""
     start = getattr(vision, "start", None) or _encode_now(vision)
-    return _in_modes(start, vision, images, modes)
-
-
-Start = Callable[..., Callable[[], list[Any]]]  # (images[, mode]) -> the call that gives their pages
-
-
-def _encode_now(vision: Any) -> Start:
-    def start(images: list[Any], *mode: Mode) -> Callable[[], list[Any]]:
-        encoded = list(vision.encode(images, *mode))
-        return lambda: encoded
-
-    return start
-
-
-def _in_modes(
-    start: Start, vision: Any, images: Sequence[Any], modes: Sequence[Mode]
-) -> Callable[[], list[Any]]:
     own = getattr(vision, "view_mode", None)
     if all(m == own for m in modes) or own is None:
         return start(list(images))
@@ -87,3 +64,13 @@ def _in_modes(
         return out
 
     return collect
+
+
+def _encode_now(vision: Any) -> Callable[..., Callable[[], list[Any]]]:
+    """`start` for an encoder without one: it encodes at once."""
+
+    def start(images: list[Any], *mode: Mode) -> Callable[[], list[Any]]:
+        encoded = list(vision.encode(images, *mode))
+        return lambda: encoded
+
+    return start
