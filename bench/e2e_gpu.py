@@ -251,7 +251,7 @@ def full_ocr_rate(weights: Path, device: str, pages: int = 64, new_tokens: int =
     from decoder import prompts
     from decoder.generate import Request
     from encoder.modes import make_views
-    from encoder.vision import v1_inputs
+    from encoder.pixels import v1_inputs
 
     runtime = VisionRuntime.load("deepseek-ocr", weights, device=device, mode="base")
     model = runtime.encoder.model

@@ -127,7 +127,8 @@ def bench_encoder_path(model, clock: Clock, tiny: bool, compiled: bool = False) 
     from PIL import Image
 
     from encoder.modes import make_views
-    from encoder.vision import DeepseekOcrEncoder, v1_inputs
+    from encoder.pixels import v1_inputs
+    from encoder.vision import DeepseekOcrEncoder
 
     pages = 4 if tiny else 128
     encoder = DeepseekOcrEncoder(model, mode="base", batch_size=2 if tiny else 32, workers=1)

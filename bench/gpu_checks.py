@@ -54,7 +54,8 @@ def product_path_check(model: Any, pages: int = 10, batch: int = 4) -> tuple[str
     from PIL import Image
 
     from encoder.modes import make_views
-    from encoder.vision import DeepseekOcrEncoder, v1_inputs
+    from encoder.pixels import v1_inputs
+    from encoder.vision import DeepseekOcrEncoder
 
     weight = next(model.parameters())
     encoder = DeepseekOcrEncoder(model, mode="base", batch_size=batch, workers=1)

@@ -28,7 +28,8 @@ from encoder.checkpoint import (
 )
 from encoder.layout import merge_image_rows
 from encoder.loading import load_deepseek_ocr, load_deepseek_ocr2
-from encoder.vision import DeepseekOcr2Encoder, DeepseekOcrEncoder, v1_inputs
+from encoder.pixels import v1_inputs
+from encoder.vision import DeepseekOcr2Encoder, DeepseekOcrEncoder
 
 RELEASED_V1_TENSORS = 2710  # deepseek-ai/DeepSeek-OCR safetensors: tensors and parameters
 RELEASED_V1_PARAMS = 3_336_106_240

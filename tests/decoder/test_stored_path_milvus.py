@@ -14,7 +14,7 @@ from PIL import Image
 from api.service.runtime import VisionRuntime
 from decoder import prompts
 from encoder.modes import make_views
-from encoder.vision import v1_inputs
+from encoder.pixels import v1_inputs
 from retriever.records import IndexConfig, PageRecord
 from retriever.store import IndexStore
 

@@ -17,8 +17,8 @@ from encoder.checkpoint import (
     write_synthetic_checkpoint,
 )
 from encoder.loading import load_deepseek_ocr
+from encoder.pixels import v1_inputs
 from encoder.tiny import tiny_deepseek_ocr, tiny_tokenizer
-from encoder.vision import v1_inputs
 from tests.encoder.helpers import page
 
 

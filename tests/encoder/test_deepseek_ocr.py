@@ -13,8 +13,9 @@ from encoder import modes
 from encoder.deepseek_ocr import tile_layouts
 from encoder.deepseek_ocr_config import DeepseekOcrConfig, DeepseekOcrVisionConfig
 from encoder.layout import merge_image_rows, v1_image_rows
+from encoder.pixels import v1_inputs
 from encoder.tiny import tiny_deepseek_ocr
-from encoder.vision import DeepseekOcrEncoder, v1_inputs
+from encoder.vision import DeepseekOcrEncoder
 from tests.encoder.helpers import OFFICIAL_CONFIG, page
 
 

@@ -13,6 +13,7 @@ from transformers.models.deepseek_ocr2.modeling_deepseek_ocr2 import DeepseekOcr
 from encoder import modes
 from encoder.deepseek_ocr import DeepseekOcrForConditionalGeneration
 from encoder.deepseek_ocr_config import DeepseekOcrConfig
+from encoder.pixels import v1_inputs
 from encoder.sam_attention import (
     SamFlexAttention,
     SamFoldedAttention,
@@ -21,7 +22,7 @@ from encoder.sam_attention import (
     use_folded_attention,
     use_unpadded_values,
 )
-from encoder.vision import DeepseekOcrEncoder, v1_inputs
+from encoder.vision import DeepseekOcrEncoder
 from tests.encoder.helpers import page
 
 

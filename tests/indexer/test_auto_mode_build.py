@@ -12,7 +12,8 @@ import torch
 
 from decoder import prompts
 from encoder.modes import make_views, token_rows
-from encoder.vision import DeepseekOcrEncoder, v1_inputs
+from encoder.pixels import v1_inputs
+from encoder.vision import DeepseekOcrEncoder
 from indexer.documents import open_document
 from indexer.job import BuildOptions, IndexBuilder
 from retriever.records import IndexConfig
