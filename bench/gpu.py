@@ -22,11 +22,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import platform
-import statistics
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -35,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.gpu_checks import decoder_checks, encoder_checks  # noqa: E402
+from bench.gpu_encoder_path import bench_encoder_path  # noqa: E402
 from bench.gpu_models import (  # noqa: E402
     StandInTokenizer,
     build,
@@ -43,51 +41,13 @@ from bench.gpu_models import (  # noqa: E402
     product_attention,
     set_sam_attention,
 )
+from bench.gpu_timing import Clock, Result, table  # noqa: E402
 from decoder.generate import Generator, Request  # noqa: E402
 from decoder.prompts import question_prompt  # noqa: E402
 
 N_PAGES = 5
 BATCH = 32
 QUESTION = "What was the total revenue in the fourth quarter, and which segment grew fastest?"
-
-
-@dataclass
-class Result:
-    backend: str
-    metric: str
-    value: float
-    unit: str
-    note: str = ""
-
-
-class Clock:
-    """Median wall time of a callable: CUDA events around it on GPU, perf_counter on CPU."""
-
-    def __init__(self, device: torch.device, warmup: int, iters: int) -> None:
-        self.device, self.warmup, self.iters = device, warmup, iters
-
-    def _sync(self) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-
-    def median(self, fn: Callable[[], object]) -> float:
-        for _ in range(self.warmup):
-            fn()
-        self._sync()
-        times = []
-        for _ in range(self.iters):
-            if self.device.type == "cuda":
-                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                start.record()
-                fn()
-                end.record()
-                end.synchronize()
-                times.append(start.elapsed_time(end) / 1000)
-            else:
-                t0 = time.perf_counter()
-                fn()
-                times.append(time.perf_counter() - t0)
-        return statistics.median(times)
 
 
 # ---- encode
@@ -114,69 +74,6 @@ def encode_cases(backend: str, tiny: bool) -> list[tuple[str, int, tuple | None,
         across, down = 3, 2  # a 6-tile OCR-2 layout (tiles of 768 px, 144 queries each)
         cases = [("global-1024", 1024, None, 32), ("global+6x768", 1024, ((across, down), 768), 8)]
     return [(n, s, t, 2 if tiny else b) for n, s, t, b in cases]
-
-
-def bench_encoder_path(model, clock: Clock, tiny: bool, compiled: bool = False) -> list[Result]:
-    """Base through `DeepseekOcrEncoder` from pages already cut into views (as the indexer's workers hand
-    them over): host stacking, pinned transfer, forward, rows and pooled vectors back on the host. Three
-    ways: one `encode` call for all pages (batch k+1 queued before batch k is collected); one `encode` call
-    per batch (as a build called it until 2026-12-05: the GPU waits while each batch's pixels are stacked
-    and its rows collected); `start` per batch, collected two batches behind (as a build does now).
-    `compiled`: after `DeepseekOcrEncoder.compile` (`vtrag index build --compile`); compiles the model's
-    towers for good, so it runs last."""
-    from PIL import Image
-
-    from encoder.modes import make_views
-    from encoder.pixels import v1_inputs
-    from encoder.vision import DeepseekOcrEncoder
-
-    pages = 4 if tiny else 128
-    encoder = DeepseekOcrEncoder(model, mode="base", batch_size=2 if tiny else 32, workers=1)
-    views = [make_views(Image.effect_noise((1240, 1754), 64).convert("RGB"), "base") for _ in range(pages)]
-    batches = [views[k : k + encoder.batch_size] for k in range(0, pages, encoder.batch_size)]
-    note = f"{pages} pages in batches of {encoder.batch_size}, rows + pooled back on the host"
-    if compiled:
-        encoder.compile()
-        started = time.perf_counter()
-        encoder.encode(views[: encoder.batch_size])
-        note += f"; first batch (compile) {time.perf_counter() - started:.0f} s"
-
-    def per_batch() -> None:
-        for batch in batches:
-            encoder.encode(batch)
-
-    def started_ahead() -> None:
-        behind: list = []
-        for batch in batches:
-            behind.append(encoder.start(batch))
-            if len(behind) > 2:
-                behind.pop(0)()
-        for collect in behind:
-            collect()
-
-    # Two full batches started (pixels uploaded on a side stream) against the model's own forward on the
-    # default stream: the same kernels, so the same bits.
-    later = [encoder.start(batch) for batch in batches[:2]]
-    weight = next(model.parameters())
-    direct = []
-    with torch.inference_mode():
-        for batch in batches[:2]:
-            out = model.get_image_features(**v1_inputs(batch, weight.device, weight.dtype))
-            direct += [rows.cpu() for rows in out.pooler_output]
-    started = [page.rows for collect in later for page in collect()]
-    same = sum(torch.equal(a, b) for a, b in zip(started, direct, strict=True))
-    note += f"; started = the forward on {same}/{len(direct)} pages bit for bit"
-    variant = product_attention(clock.device) + (", torch.compile" if compiled else "")
-    results = []
-    for how, run in (
-        ("pre-cut views", lambda: encoder.encode(views)),
-        ("one encode call a batch", per_batch),
-        ("started a batch ahead", started_ahead),
-    ):
-        seconds = clock.median(run)
-        label = f"encode base [DeepseekOcrEncoder ({variant}), {how}]"
-        results.append(Result("v1", label, pages / seconds, "pages/s", note))
-    return results
 
 
 def bench_encode(
@@ -295,14 +192,6 @@ def bench_decode(
 
 
 # ---- report
-
-
-def table(results: list[Result]) -> str:
-    lines = ["| backend | metric | value | unit | notes |", "|---|---|---:|---|---|"]
-    for r in results:
-        value = "n/a" if r.value != r.value else f"{r.value:.1f}" if r.value < 1000 else f"{r.value:.0f}"
-        lines.append(f"| {r.backend} | {r.metric} | {value} | {r.unit} | {r.note} |")
-    return "\n".join(lines)
 
 
 def environment(device: torch.device) -> str:

@@ -35,8 +35,8 @@ from transformers.models.deepseek_ocr2.modeling_deepseek_ocr2 import DeepseekOcr
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.gpu import Clock  # noqa: E402
 from bench.gpu_models import build, load_v1  # noqa: E402
+from bench.gpu_timing import Clock  # noqa: E402
 
 
 def stage_times(model, pixels: torch.Tensor, clock: Clock) -> dict[str, float]:

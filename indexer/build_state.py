@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,6 +56,20 @@ class Writing:
     left: int
     error: str | None = None
     begun: bool = False  # its manifest row ("indexing") is stored
+
+    @classmethod
+    def of(cls, planned: Planned, mode: str) -> Writing:
+        """The document as its writing begins: manifest record "indexing", every page still to write."""
+        record = DocRecord(
+            doc_id=planned.doc_id,
+            source=str(planned.path),
+            pages=planned.n_pages,
+            status="indexing",
+            bytes=planned.size,
+            mode=mode,
+            indexed_at=time.time(),
+        )
+        return cls(planned, record, left=len(planned.todo))
 
     @property
     def doc_id(self) -> str:

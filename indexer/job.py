@@ -12,7 +12,6 @@ document is written, completed or failed on its own. Crash safety comes from ord
 
 from __future__ import annotations
 
-import hashlib
 import multiprocessing
 import threading
 import time
@@ -35,10 +34,10 @@ from indexer.extract_stream import ExtractTask, extracted_documents
 from indexer.page_modes import page_modes, start_in_modes
 from indexer.page_records import records_by_document
 from indexer.report import BuildReport, Event, FileOutcome
-from indexer.sources import discover, file_sha256
+from indexer.sources import discover, file_sha256, in_shard
 from indexer.writer import BackgroundWriter, InOrder
 from retriever.errors import RetrieverError
-from retriever.records import DocRecord, PageRecord
+from retriever.records import PageRecord
 from retriever.store import IndexStore
 
 if TYPE_CHECKING:
@@ -51,7 +50,8 @@ class Embedder(Protocol):
 
 class PageEncoder(Protocol):
     """A vision encoder as the job needs it: page images in, (rows, pooled) per page out, in its own mode.
-    One with a `view_mode` (encoder.modes.Mode) also takes pages already cut into that mode's views."""
+    One with a `view_mode` (encoder.modes.Mode) also takes pages already cut into that mode's views; one
+    with `start` (queue, collect later: encoder.vision.DeepseekOcrEncoder) is started ahead."""
 
     def encode(self, images: list[Any], mode: Any = None) -> list[Any]: ...
 
@@ -209,7 +209,7 @@ class IndexBuilder:
             report.token_writer_processes = self.options.write_processes if self._token_writers else 0
         try:
             for planned, pages in documents:
-                doc = self._writing(planned)
+                doc = Writing.of(planned, self.options.mode)
                 if not doc.left:  # a resumed document whose pages were all written
                     self._begin([doc])
                     self._complete([doc], report)
@@ -239,18 +239,6 @@ class IndexBuilder:
             if self._token_writers is not None:
                 self._token_writers.close()
                 self._token_writers = None
-
-    def _writing(self, planned: Planned) -> Writing:
-        record = DocRecord(
-            doc_id=planned.doc_id,
-            source=str(planned.path),
-            pages=planned.n_pages,
-            status="indexing",
-            bytes=planned.size,
-            mode=self.options.mode,
-            indexed_at=time.time(),
-        )
-        return Writing(planned, record, left=len(planned.todo))
 
     def _begin(self, docs: list[Writing]) -> None:
         """Store the manifest rows ("indexing") of those of `docs` not yet begun, in one upsert: before any of
@@ -405,9 +393,3 @@ class IndexBuilder:
                     self.store.delete_doc(doc.doc_id)
                     replaced.add(source)
         return replaced
-
-
-def in_shard(path: Path, shard: tuple[int, int]) -> bool:
-    """Stable partition by path, so parallel workers over the same tree never take the same file."""
-    k, n = shard
-    return n == 1 or int(hashlib.sha1(str(path).encode()).hexdigest(), 16) % n == k

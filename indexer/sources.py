@@ -124,3 +124,9 @@ def _utf8(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def in_shard(path: Path, shard: tuple[int, int]) -> bool:
+    """Stable partition by path, so parallel workers over the same tree never take the same file."""
+    k, n = shard
+    return n == 1 or int(hashlib.sha1(str(path).encode()).hexdigest(), 16) % n == k

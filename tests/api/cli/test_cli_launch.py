@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from api.cli.launch import _summary, child_argv
-from indexer.job import in_shard
+from indexer.sources import in_shard
 from retriever.store import IndexStore
 from tests.conftest import make_pdf, run_cli
 

@@ -17,8 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from indexer.job import in_shard
-from indexer.sources import discover
+from indexer.sources import discover, in_shard
 from retriever.store import IndexStore
 from tests.conftest import cli_command, make_pdf
 from tests.retriever.helpers import REPO, free_port, lite_server, stop, wait_for_port
